@@ -1,0 +1,162 @@
+"""BatchNormalization and LayerNormalization with Keras defaults and weight order."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import initializers
+from ..dims import fmt_shape
+from ..errors import ConfigError, ShapeError
+from .base import Layer
+from .core import check_unsupported
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+def _axes_tuple(axis) -> tuple[int, ...]:
+    return tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
+
+
+class BatchNormalization(Layer):
+    """Normalises each channel with batch statistics in training and moving statistics otherwise.
+
+    ``y = (x - mean) / sqrt(var + epsilon) · gamma + beta``.  In training (``training=True`` and
+    ``trainable``) the biased batch variance is used and ``moving = moving·momentum + batch·(1-momentum)``.
+    A mask restricts the batch statistics to real steps.
+
+    Weights: ``gamma, beta`` (trainable), ``moving_mean, moving_variance`` (non-trainable), each ``(C,)``.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False, **kwargs):
+        super().__init__(**kwargs)
+        check_unsupported("BatchNormalization", beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                          beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        if renorm:
+            raise ConfigError(self._error("does not support renorm", "renorm=True", "Leave renorm=False."))
+        if not isinstance(axis, int):
+            raise ConfigError(self._error("takes a single int axis", f"axis={axis!r}"))
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale, self.synchronized = bool(center), bool(scale), bool(synchronized)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    def compute_output_shape(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
+            raise ShapeError(self._error(f"normalises axis {self.axis}, which the input does not have",
+                                         f"input shape {fmt_shape(input_shape)}"))
+        self._require_fixed(input_shape, self.axis, f"size on axis {self.axis} (the normalised features)")
+        if self.built:
+            self._check_built_dim(input_shape, self.axis, self.moving_mean.shape[0], "features")
+        return input_shape
+
+    def build(self, input_shape):
+        c = input_shape[self.axis]
+        if self.scale:
+            self.add_weight("gamma", (c,), self.gamma_initializer)
+        if self.center:
+            self.add_weight("beta", (c,), self.beta_initializer)
+        self.add_weight("moving_mean", (c,), self.moving_mean_initializer, trainable=False)
+        self.add_weight("moving_variance", (c,), self.moving_variance_initializer, trainable=False)
+
+    def _broadcast(self, v: torch.Tensor, ndim: int) -> torch.Tensor:
+        axis = self.axis % ndim
+        return v.reshape([-1 if i == axis else 1 for i in range(ndim)])
+
+    def call(self, inputs, training=False, mask=None):
+        axis = self.axis % inputs.ndim
+        reduce = [i for i in range(inputs.ndim) if i != axis]
+        if training and self.trainable:
+            if mask is None:
+                var, mean = torch.var_mean(inputs, dim=reduce, correction=0, keepdim=True)
+            else:
+                w = mask.unsqueeze(-1).expand_as(inputs).to(inputs.dtype)
+                count = w.sum(dim=reduce, keepdim=True) + 1e-7
+                mean = (inputs * w).sum(dim=reduce, keepdim=True) / count
+                var = (((inputs - mean) * w) ** 2).sum(dim=reduce, keepdim=True) / count
+            with torch.no_grad():
+                m = self.momentum
+                self.moving_mean.mul_(m).add_(mean.reshape(-1).detach(), alpha=1 - m)
+                self.moving_variance.mul_(m).add_(var.reshape(-1).detach(), alpha=1 - m)
+        else:
+            mean = self._broadcast(self.moving_mean, inputs.ndim)
+            var = self._broadcast(self.moving_variance, inputs.ndim)
+        inv = torch.rsqrt(var + self.epsilon)
+        if self.scale:
+            inv = inv * self._broadcast(self.gamma, inputs.ndim)
+        out = inputs * inv - mean * inv
+        if self.center:
+            out = out + self._broadcast(self.beta, inputs.ndim)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
+
+
+class LayerNormalization(Layer):
+    """Normalises each sample over ``axis`` (default the last): ``(x - mean)/sqrt(var + eps)·gamma + beta``.
+
+    Weights: ``gamma, beta`` of the normalised axes' shape.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        check_unsupported("LayerNormalization", beta_regularizer=beta_regularizer,
+                          gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                          gamma_constraint=gamma_constraint)
+        self.axis = _axes_tuple(axis)
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.rms_scaling = bool(rms_scaling)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+
+    def _param_shape(self, input_shape):
+        axes = sorted(a % len(input_shape) for a in self.axis)
+        return axes, tuple(input_shape[a] for a in axes)
+
+    def compute_output_shape(self, input_shape):
+        if any(not -len(input_shape) <= a < len(input_shape) or a % len(input_shape) == 0 for a in self.axis):
+            raise ShapeError(self._error(f"normalises axis {self.axis}, which the input does not have",
+                                         f"input shape {fmt_shape(input_shape)}"))
+        for a in self.axis:
+            self._require_fixed(input_shape, a, f"size on axis {a} (the normalised features)")
+        return input_shape
+
+    def build(self, input_shape):
+        _, shape = self._param_shape(input_shape)
+        if self.scale or self.rms_scaling:
+            self.add_weight("gamma", shape, self.gamma_initializer)
+        if self.center and not self.rms_scaling:
+            self.add_weight("beta", shape, self.beta_initializer)
+
+    def call(self, inputs):
+        axes, shape = self._param_shape(tuple(inputs.shape))
+        if axes == list(range(inputs.ndim - len(axes), inputs.ndim)) and not self.rms_scaling:
+            return F.layer_norm(inputs, shape, self.gamma if self.scale else None,
+                                self.beta if self.center else None, self.epsilon)
+        bshape = [inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim)]
+        if self.rms_scaling:
+            var = torch.mean(inputs * inputs, dim=axes, keepdim=True)
+            return inputs * torch.rsqrt(var + self.epsilon) * self.gamma.reshape(bshape)
+        var, mean = torch.var_mean(inputs, dim=axes, correction=0, keepdim=True)
+        out = (inputs - mean) * torch.rsqrt(var + self.epsilon)
+        if self.scale:
+            out = out * self.gamma.reshape(bshape)
+        if self.center:
+            out = out + self.beta.reshape(bshape)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling}

@@ -1,0 +1,203 @@
+"""Pooling: Max/AveragePooling1D/2D/3D and the global poolings (channels-last)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..dims import conv_output_length, fmt_shape, is_fixed
+from ..errors import ConfigError, ShapeError
+from .base import Layer
+from .conv import (SPATIAL_NAMES, channels_first, channels_last, normalize_padding, normalize_tuple,
+                   pad_input, spatial_pads)
+
+__all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+           "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"]
+
+_MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+class _Pooling(Layer):
+    """A ``pool_size`` window slid with ``strides`` (default: ``pool_size``) over the spatial axes."""
+
+    rank = 2
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = f"{type(self).__name__} '{self.name}'"
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else normalize_tuple(strides, self.rank, "strides", owner)
+        self.padding = normalize_padding(padding, owner)
+        self.data_format = data_format or "channels_last"
+        if self.data_format not in ("channels_last", "channels_first"):
+            raise ConfigError(f"{owner}: data_format must be 'channels_last' or 'channels_first'. "
+                              f"Received: data_format={data_format!r}")
+
+    def _spatial_axes(self):
+        return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else list(range(2, self.rank + 2))
+
+    def compute_output_shape(self, input_shape):
+        names = SPATIAL_NAMES[self.rank]
+        self._require_rank(input_shape, self.rank + 2, "(batch, " + ", ".join(names) + ", channels)")
+        out = list(input_shape)
+        for i, axis in enumerate(self._spatial_axes()):
+            L = conv_output_length(input_shape[axis], self.pool_size[i], self.strides[i], self.padding)
+            if is_fixed(L) and L <= 0:
+                raise ShapeError(self._error(
+                    f"needs an input {names[i]} of at least {self.pool_size[i]} for its pool size {self.pool_size}",
+                    f"input shape {fmt_shape(input_shape)}", 'Use padding="same" or a smaller pool_size.'))
+            out[axis] = L
+        return tuple(out)
+
+    def call(self, inputs):
+        x = channels_first(inputs, self.rank) if self.data_format == "channels_last" else inputs
+        pads = spatial_pads(x.shape[2:], self.pool_size, self.strides, (1,) * self.rank, self.padding)
+        y = self._pool(x, pads)
+        return channels_last(y, self.rank) if self.data_format == "channels_last" else y
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format}
+
+
+class _MaxPooling(_Pooling):
+    """Maximum over each window; padded positions never win."""
+
+    def _pool(self, x, pads):
+        x, padding = pad_input(x, pads, value=float("-inf"))
+        return _MAX[self.rank](x, self.pool_size, self.strides, padding)
+
+
+class _AveragePooling(_Pooling):
+    """Mean over each window; with "same" padding only real elements are averaged (as TF/JAX)."""
+
+    def _pool(self, x, pads):
+        if all(b == a for b, a in pads):
+            return _AVG[self.rank](x, self.pool_size, self.strides, tuple(b for b, _ in pads),
+                                   count_include_pad=False)
+        flat = []
+        for b, a in reversed(pads):
+            flat += [b, a]
+        sums = _AVG[self.rank](F.pad(x, flat), self.pool_size, self.strides, 0) * math.prod(self.pool_size)
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        counts = _AVG[self.rank](F.pad(ones, flat), self.pool_size, self.strides, 0) * math.prod(self.pool_size)
+        return sums / counts
+
+
+class MaxPooling1D(_MaxPooling):
+    """Max pooling over ``(batch, steps, channels)``."""
+    rank = 1
+
+
+class MaxPooling2D(_MaxPooling):
+    """Max pooling over ``(batch, height, width, channels)``."""
+    rank = 2
+
+
+class MaxPooling3D(_MaxPooling):
+    rank = 3
+
+
+class AveragePooling1D(_AveragePooling):
+    """Average pooling over ``(batch, steps, channels)``."""
+    rank = 1
+
+
+class AveragePooling2D(_AveragePooling):
+    """Average pooling over ``(batch, height, width, channels)``."""
+    rank = 2
+
+
+class AveragePooling3D(_AveragePooling):
+    rank = 3
+
+
+class _GlobalPooling(Layer):
+    """Reduces every spatial axis: ``(batch, *spatial, channels) → (batch, channels)``."""
+
+    rank = 2
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+        if self.data_format not in ("channels_last", "channels_first"):
+            raise ConfigError(f"{type(self).__name__} '{self.name}': data_format must be 'channels_last' or "
+                              f"'channels_first'. Received: data_format={data_format!r}")
+        self.keepdims = bool(keepdims)
+
+    def _axes(self):
+        return tuple(range(1, self.rank + 1)) if self.data_format == "channels_last" else tuple(range(2, self.rank + 2))
+
+    def compute_output_shape(self, input_shape):
+        names = SPATIAL_NAMES[self.rank]
+        self._require_rank(input_shape, self.rank + 2, "(batch, " + ", ".join(names) + ", channels)")
+        axes = self._axes()
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class _GlobalMax(_GlobalPooling):
+    def call(self, inputs):
+        return torch.amax(inputs, dim=self._axes(), keepdim=self.keepdims)
+
+
+class _GlobalAverage(_GlobalPooling):
+    def call(self, inputs):
+        return torch.mean(inputs, dim=self._axes(), keepdim=self.keepdims)
+
+
+class GlobalMaxPooling1D(_GlobalMax):
+    """Maximum over all steps (a mask is ignored and dropped, as in Keras)."""
+    rank = 1
+
+
+class GlobalMaxPooling2D(_GlobalMax):
+    """Maximum over height and width: any image size gives ``(batch, channels)``."""
+    rank = 2
+
+
+class GlobalMaxPooling3D(_GlobalMax):
+    rank = 3
+
+
+class GlobalAveragePooling1D(_GlobalAverage):
+    """Mean over steps; with a mask, the mean over real (unmasked) steps only.
+
+    A fully masked row gives NaN (0/0), as in Keras.
+    """
+
+    rank = 1
+
+    @property
+    def mask_rule(self):
+        return "consume"
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        return None
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return torch.mean(inputs, dim=self._axes(), keepdim=self.keepdims)
+        steps = self._axes()[0]
+        m = mask.to(inputs.dtype).unsqueeze(-1 if self.data_format == "channels_last" else 1)
+        total = torch.sum(inputs * m, dim=steps, keepdim=self.keepdims)
+        return total / torch.sum(m, dim=steps, keepdim=self.keepdims)
+
+
+class GlobalAveragePooling2D(_GlobalAverage):
+    """Mean over height and width: any image size gives ``(batch, channels)``."""
+    rank = 2
+
+
+class GlobalAveragePooling3D(_GlobalAverage):
+    rank = 3
