@@ -209,11 +209,11 @@ class Model(Layer):
         return self.call(inputs, mask=mask, training=self.training if training is None else training)
 
     def summary(self, line_length: int | None = None, positions=None, print_fn=None,
-                expand_nested: bool = False, show_trainable: bool = False, costs: bool = False) -> None:
-        """Print the Keras 3 summary table (``costs=True`` adds formula and MACs columns)."""
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
+        """Print the Keras 3 summary table; variable dimensions show by name (``T``, ``H-2``)."""
         from .summary import print_summary
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
-                      expand_nested=expand_nested, show_trainable=show_trainable, costs=costs)
+                      expand_nested=expand_nested, show_trainable=show_trainable)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.glassnet-installed
+# torch is pinned and installed first: an open range could pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/glassnet demo
+
+test: $(STAMP)
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	KERAS_BACKEND=torch $(BIN)/python benchmarks/rnn_speed.py --quick --json bench-out/rnn_speed.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info
