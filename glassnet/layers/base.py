@@ -290,7 +290,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.
 
 def _torch_dtype(dtype) -> torch.dtype:
     if dtype is None:
-        return torch.float32
+        from ..config import floatx
+        return _DTYPES[floatx()]
     if isinstance(dtype, torch.dtype):
         return dtype
     if isinstance(dtype, dict):  # Keras DTypePolicy config

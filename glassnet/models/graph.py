@@ -108,7 +108,8 @@ class InputLayer(Layer):
             shape = (shape,)
         self.per_sample = name_variable_dims(tuple(shape))
         self.batch_size = batch_size
-        self.input_dtype = dtype or "float32"
+        from ..config import floatx
+        self.input_dtype = dtype or floatx()
         batch = BATCH if batch_size is None else int(batch_size)
         self.symbolic_shape = (batch, *self.per_sample)
         self.built = True
