@@ -1,9 +1,12 @@
 """glassnet: Keras-semantics neural-network layers on PyTorch, in which every layer shows its work."""
-from . import activations, config, initializers, layers
-from .errors import ConfigError, FileFormatError, GlassnetError, ShapeError
-from .models import Input, Model, Sequential, SymbolicTensor
-
 __version__ = "0.1.0"
 
-__all__ = ["layers", "activations", "config", "initializers", "Input", "Model", "Sequential", "SymbolicTensor",
+from . import activations, callbacks, config, initializers, layers, utils
+from .errors import ConfigError, FileFormatError, GlassnetError, ShapeError
+from .io import load_model
+from .models import Input, Model, Sequential, SymbolicTensor
+from .training import losses, metrics, optimizers
+
+__all__ = ["layers", "activations", "callbacks", "config", "initializers", "losses", "metrics", "optimizers",
+           "utils", "Input", "Model", "Sequential", "SymbolicTensor", "load_model",
            "GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "__version__"]

@@ -119,6 +119,12 @@ class Bidirectional(Layer):
             return (out if isinstance(out, list) else [out]) + states
         return out
 
+    @classmethod
+    def from_config(cls, config):
+        from ..io.serialization import deserialize_layer
+        config = dict(config)
+        return cls(deserialize_layer(config.pop("layer")), **config)
+
     def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
                 "layer": {"class_name": type(self.forward_layer).__name__,
@@ -166,6 +172,12 @@ class TimeDistributed(Layer):
             kwargs["mask"] = mask.reshape(B * T, *mask.shape[2:])
         y = self.layer(x, **kwargs)
         return y.reshape(B, T, *y.shape[1:])
+
+    @classmethod
+    def from_config(cls, config):
+        from ..io.serialization import deserialize_layer
+        config = dict(config)
+        return cls(deserialize_layer(config.pop("layer")), **config)
 
     def get_config(self):
         return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,

@@ -8,13 +8,14 @@ import torch
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
 from ..layers.base import Layer, unique_name
+from ..training.trainer import TrainingMixin
 from .graph import (InputLayer, Input, Node, SymbolicTensor, flatten, map_structure, run_nodes,
                     topological_nodes)
 
 __all__ = ["Model", "Sequential"]
 
 
-class Model(Layer):
+class Model(TrainingMixin, Layer):
     """A graph of layers from symbolic ``inputs`` to ``outputs`` (Keras functional API).
 
     Args:
@@ -217,6 +218,25 @@ class Model(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}
+
+    # ------------------------------------------------------------------ files
+    def save(self, filepath, overwrite: bool = True, _training_state: bool = False) -> None:
+        """Save architecture and weights (``.glassnet``: JSON config + safetensors), atomically."""
+        import os
+        from ..io.native import save_model
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False.")
+        save_model(self, filepath, _training_state=_training_state)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Save the weights only (one safetensors file), atomically."""
+        from ..io.native import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights saved by ``save_weights`` or ``save`` (shapes must match)."""
+        from ..io.native import load_weights
+        load_weights(self, filepath)
 
 
 class Sequential(Model):

@@ -1,0 +1,218 @@
+"""Recurrent training speed, side by side in one run: glassnet vs hand-written PyTorch vs Keras 3.
+
+Workloads (same data for every implementation):
+  (a) LSTM(64) → Dense(1) regression on windows of shape (50, 1), batch 64;
+  (b) Embedding(1000, 32, mask_zero=True) → LSTM(32) → Dense(1, sigmoid) on right-padded token
+      sequences of length 5–100 (padded to 100), batch 64.
+
+Implementations: glassnet (``fit``), hand-written PyTorch (``nn.LSTM``; ``pack_padded_sequence`` for
+(b)), Keras 3 on its torch backend (``fit``) and, when jax is installed, Keras 3 on JAX (run in a
+child process, since one process holds one Keras backend).  Rounds are interleaved and the
+implementation that goes first rotates, so machine noise spreads over all of them.
+
+Usage:
+    python benchmarks/rnn_speed.py [--quick] [--json OUT.json] [--no-keras]
+Writes each implementation's median seconds per epoch and, per workload, ``ratio_vs_torch`` and
+``ratio_vs_best_peer`` (glassnet ÷ the fastest other implementation).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def make_data(workload: str, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    if workload == "a":
+        t = rng.uniform(0, 100, size=(n, 1)) + np.arange(51)[None, :] * 0.1
+        series = np.sin(t) + 0.1 * rng.standard_normal(t.shape)
+        return series[:, :50, None].astype(np.float32), series[:, 50:51].astype(np.float32)
+    lengths = rng.integers(5, 101, size=n)
+    x = np.zeros((n, 100), dtype=np.int64)
+    for i, L in enumerate(lengths):
+        x[i, :L] = rng.integers(1, 1000, size=L)
+    y = ((x[:, :5] % 2).sum(1) >= 3).astype(np.float32)[:, None]
+    return x, y
+
+
+# ---------------------------------------------------------------------- implementations
+def run_glassnet(workload, x, y, epochs, batch):
+    import torch
+    import glassnet as gn
+    from glassnet import layers
+    torch.manual_seed(0)
+    if workload == "a":
+        model = gn.Sequential([gn.Input((50, 1)), layers.LSTM(64), layers.Dense(1)])
+        loss = "mse"
+    else:
+        model = gn.Sequential([gn.Input((100,), dtype="int64"), layers.Embedding(1000, 32, mask_zero=True),
+                               layers.LSTM(32), layers.Dense(1, activation="sigmoid")])
+        loss = "binary_crossentropy"
+    model.compile(optimizer="adam", loss=loss)
+    times = []
+    cb = _EpochTimer(times)
+    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[cb.as_glassnet()])
+    return times[1:], model.count_params()
+
+
+def run_torch(workload, x, y, epochs, batch):
+    import torch
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence
+    torch.manual_seed(0)
+
+    class A(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(1, 64, batch_first=True)
+            self.head = nn.Linear(64, 1)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[1][0][0])
+
+    class Bm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(1000, 32)
+            self.lstm = nn.LSTM(32, 32, batch_first=True)
+            self.head = nn.Linear(32, 1)
+
+        def forward(self, x):
+            lengths = (x != 0).sum(1).cpu()
+            packed = pack_padded_sequence(self.emb(x), lengths, batch_first=True, enforce_sorted=False)
+            return torch.sigmoid(self.head(self.lstm(packed)[1][0][0]))
+
+    model = A() if workload == "a" else Bm()
+    loss_fn = nn.MSELoss() if workload == "a" else nn.BCELoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    times = []
+    for _ in range(epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(xt))
+        total = torch.zeros(())
+        for i in range(0, len(xt), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        total.item()
+        times.append(time.perf_counter() - t0)
+    return times[1:], sum(p.numel() for p in model.parameters())
+
+
+def run_keras(workload, x, y, epochs, batch):
+    import keras
+    keras.utils.set_random_seed(0)
+    if workload == "a":
+        model = keras.Sequential([keras.Input((50, 1)), keras.layers.LSTM(64), keras.layers.Dense(1)])
+        loss = "mse"
+    else:
+        model = keras.Sequential([keras.Input((100,), dtype="int32"), keras.layers.Embedding(1000, 32, mask_zero=True),
+                                  keras.layers.LSTM(32), keras.layers.Dense(1, activation="sigmoid")])
+        loss = "binary_crossentropy"
+        x = x.astype(np.int32)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    times = []
+    cb = _EpochTimer(times)
+    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[cb.as_keras(keras)])
+    return times[1:], model.count_params()
+
+
+class _EpochTimer:
+    def __init__(self, times):
+        self.times, self.t0 = times, None
+
+    def begin(self, *a, **k):
+        self.t0 = time.perf_counter()
+
+    def end(self, *a, **k):
+        self.times.append(time.perf_counter() - self.t0)
+
+    def as_glassnet(self):
+        import glassnet as gn
+        return gn.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
+
+    def as_keras(self, keras):
+        return keras.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
+
+
+RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras_torch": run_keras}
+
+
+def child(impl, workload, n, epochs, batch):
+    """Run one implementation in this process and print its epoch times as JSON."""
+    import torch
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    x, y = make_data(workload, n)
+    runner = RUNNERS["keras_torch" if impl == "keras_jax" else impl]
+    times, params = runner(workload, x, y, epochs, batch)
+    print(json.dumps({"times": times, "params": params}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer samples, epochs and rounds")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--no-keras", action="store_true", help="skip the Keras peers")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        impl, workload, n, epochs, batch = args.child
+        child(impl, workload, int(n), int(epochs), int(batch))
+        return
+    n = {"a": 1024, "b": 512} if args.quick else {"a": 4096, "b": 2048}
+    epochs, rounds = (2, 2) if args.quick else (3, 3)
+    impls = ["glassnet", "torch"]
+    if not args.no_keras and importlib.util.find_spec("keras"):
+        impls.append("keras_torch")
+        if importlib.util.find_spec("jax"):
+            impls.append("keras_jax")
+    results = {"machine": {"cpus": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2"))},
+               "quick": args.quick, "workloads": {}}
+    for w in ("a", "b"):
+        per_impl = {i: [] for i in impls}
+        params = {}
+        for r in range(rounds):
+            order = impls[r % len(impls):] + impls[:r % len(impls)]
+            for impl in order:
+                env = dict(os.environ, KERAS_BACKEND="jax" if impl == "keras_jax" else "torch")
+                out = subprocess.run([sys.executable, __file__, "--child", impl, w, str(n[w]), str(epochs), "64"],
+                                     capture_output=True, text=True, env=env, check=True)
+                rec = json.loads(out.stdout.strip().splitlines()[-1])
+                per_impl[impl] += rec["times"]
+                params[impl] = rec["params"]
+        med = {i: statistics.median(t) for i, t in per_impl.items()}
+        best_peer = min(v for i, v in med.items() if i != "glassnet")
+        results["workloads"][w] = {
+            "samples": n[w], "epochs_timed_per_round": epochs, "rounds": rounds,
+            "median_s_per_epoch": med, "params": params,
+            "ratio_vs_torch": med["glassnet"] / med["torch"],
+            "ratio_vs_best_peer": med["glassnet"] / best_peer,
+            "best_peer": min((i for i in med if i != "glassnet"), key=med.get),
+        }
+        print(f"workload {w}: " + ", ".join(f"{i} {v:.3f}s" for i, v in med.items())
+              + f" | glassnet/torch {med['glassnet'] / med['torch']:.2f}x, glassnet/best peer {med['glassnet'] / best_peer:.2f}x")
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The native format ``.glassnet``: a zip of ``config.json`` (Keras config schema), ``metadata.json``
+and ``model.safetensors`` (weights), plus ``training.safetensors`` and ``training.json``
+(optimizer state, epoch, RNG state) for checkpoints.  No pickle: loading never runs code.
+
+Every write goes to a temporary file in the target folder, is flushed and fsynced, then renamed
+over the target, so a crash or kill mid-save leaves the previous file whole.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .. import __version__
+from ..errors import FileFormatError
+
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_write", "restore_training_state"]
+
+MAX_MEMBER_BYTES = 4 << 30  # refuse archive members that claim more than 4 GiB uncompressed
+MAX_JSON_BYTES = 64 << 20
+
+
+@contextmanager
+def atomic_write(path: str):
+    """Yield a binary file object; on success it replaces ``path`` atomically (fsync, rename)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _weights_dict(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def _training_tensors(model) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
+    meta: dict = {"epoch": int(getattr(model, "_epoch", 0))}
+    opt = getattr(model, "optimizer", None)
+    if opt is not None:
+        sd = opt.state_dict()
+        scalars: dict = {}
+        for idx, state in sd["state"].items():
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer/{idx}/{name}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars[f"{idx}/{name}"] = value
+        meta["optimizer"] = {"class": type(opt).__name__, "param_groups": sd["param_groups"], "scalars": scalars}
+    return tensors, meta
+
+
+def save_model(model, path, _training_state: bool = False) -> None:
+    """Write ``model`` to ``path`` (``.glassnet``) atomically; with training state for checkpoints."""
+    from ..training.distributed import is_main_process
+    if not is_main_process():
+        return
+    from .serialization import serialize_model
+    config = serialize_model(model)
+    metadata = {"glassnet_version": __version__, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    with atomic_write(path) as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr("metadata.json", json.dumps(metadata))
+            z.writestr("config.json", json.dumps(config))
+            z.writestr("model.safetensors", st_save(_weights_dict(model)))
+            if _training_state:
+                tensors, meta = _training_tensors(model)
+                z.writestr("training.safetensors", st_save(tensors))
+                z.writestr("training.json", json.dumps(meta))
+
+
+def _read_member(z: zipfile.ZipFile, name: str, path: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise FileFormatError(f"{path}: the archive has no '{name}'.") from None
+    if info.file_size > limit:
+        raise FileFormatError(f"{path}: '{name}' claims {info.file_size} bytes, more than the {limit} allowed.")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FileFormatError(f"{path}: '{name}' is larger than the {limit} bytes allowed.")
+    return data
+
+
+def _open_zip(path: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FileFormatError(f"{path}: not a glassnet file (not a valid zip archive: {exc}).") from exc
+
+
+def _json(z, name, path):
+    raw = _read_member(z, name, path, MAX_JSON_BYTES)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(f"{path}: '{name}' is not valid JSON ({exc}).") from exc
+
+
+def _tensors(z, name, path) -> dict[str, torch.Tensor]:
+    raw = _read_member(z, name, path)
+    try:
+        return st_load(raw)
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise FileFormatError(f"{path}: '{name}' is not a valid safetensors file ({exc}).") from exc
+
+
+def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
+    for k, v in tensors.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise FileFormatError(f"{path}: weight '{k}' has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}.")
+    model.load_state_dict(tensors, strict=True)
+
+
+def load_model(path, custom_objects: dict | None = None, compile: bool = True):
+    """Read a model saved by ``model.save``: architecture and weights (no code is executed)."""
+    path = os.fspath(path)
+    from .serialization import deserialize_model
+    with _open_zip(path) as z:
+        config = _json(z, "config.json", path)
+        if not isinstance(config, dict):
+            raise FileFormatError(f"{path}: config.json is not a model config.")
+        model = deserialize_model(config, custom_objects)
+        _assign(model, _tensors(z, "model.safetensors", path), path)
+    return model
+
+
+def save_weights(model, path) -> None:
+    """Weights only, as one safetensors file (atomic)."""
+    from ..training.distributed import is_main_process
+    if not is_main_process():
+        return
+    with atomic_write(path) as f:
+        f.write(st_save(_weights_dict(model)))
+
+
+def load_weights(model, path) -> None:
+    path = os.fspath(path)
+    if zipfile.is_zipfile(path):
+        with _open_zip(path) as z:
+            _assign(model, _tensors(z, "model.safetensors", path), path)
+        return
+    with open(path, "rb") as f:
+        raw = f.read(MAX_MEMBER_BYTES + 1)
+    try:
+        tensors = st_load(raw)
+    except Exception as exc:
+        raise FileFormatError(f"{path}: not a safetensors weights file ({exc}).") from exc
+    _assign(model, tensors, path)
+
+
+def restore_training_state(model, path) -> int:
+    """Load weights, optimizer state and RNG state from a checkpoint; return the epoch to resume at."""
+    path = os.fspath(path)
+    with _open_zip(path) as z:
+        _assign(model, _tensors(z, "model.safetensors", path), path)
+        tensors = _tensors(z, "training.safetensors", path)
+        meta = _json(z, "training.json", path)
+    opt_meta = meta.get("optimizer")
+    if opt_meta is not None and getattr(model, "optimizer", None) is not None:
+        state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer/"):
+                _, idx, name = key.split("/", 2)
+                state.setdefault(int(idx), {})[name] = value
+        for key, value in opt_meta.get("scalars", {}).items():
+            idx, name = key.split("/", 1)
+            state.setdefault(int(idx), {})[name] = value
+        try:
+            model.optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
+        except (ValueError, KeyError) as exc:
+            raise FileFormatError(f"{path}: the optimizer state does not fit this model's optimizer ({exc}).") from exc
+    if "rng/torch" in tensors:
+        torch.set_rng_state(tensors["rng/torch"])
+    return int(meta.get("epoch", 0))
