@@ -21,8 +21,6 @@ import argparse
 import importlib.util
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 
@@ -31,6 +29,8 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "torch")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from common import EpochTimer, run_rounds, summarise, write_json  # noqa: E402
 
 
 def make_data(workload: str, n: int, seed: int = 0):
@@ -61,10 +61,9 @@ def run_glassnet(workload, x, y, epochs, batch):
                                layers.LSTM(32), layers.Dense(1, activation="sigmoid")])
         loss = "binary_crossentropy"
     model.compile(optimizer="adam", loss=loss)
-    times = []
-    cb = _EpochTimer(times)
-    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[cb.as_glassnet()])
-    return times[1:], model.count_params()
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[timer.glassnet()])
+    return timer.times[1:], model.count_params()
 
 
 def run_torch(workload, x, y, epochs, batch):
@@ -128,28 +127,9 @@ def run_keras(workload, x, y, epochs, batch):
         loss = "binary_crossentropy"
         x = x.astype(np.int32)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    times = []
-    cb = _EpochTimer(times)
-    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[cb.as_keras(keras)])
-    return times[1:], model.count_params()
-
-
-class _EpochTimer:
-    def __init__(self, times):
-        self.times, self.t0 = times, None
-
-    def begin(self, *a, **k):
-        self.t0 = time.perf_counter()
-
-    def end(self, *a, **k):
-        self.times.append(time.perf_counter() - self.t0)
-
-    def as_glassnet(self):
-        import glassnet as gn
-        return gn.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
-
-    def as_keras(self, keras):
-        return keras.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=batch, epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[timer.keras()])
+    return timer.times[1:], model.count_params()
 
 
 RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras_torch": run_keras}
@@ -186,32 +166,19 @@ def main():
     results = {"machine": {"cpus": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2"))},
                "quick": args.quick, "workloads": {}}
     for w in ("a", "b"):
-        per_impl = {i: [] for i in impls}
-        params = {}
-        for r in range(rounds):
-            order = impls[r % len(impls):] + impls[:r % len(impls)]
-            for impl in order:
-                env = dict(os.environ, KERAS_BACKEND="jax" if impl == "keras_jax" else "torch")
-                out = subprocess.run([sys.executable, __file__, "--child", impl, w, str(n[w]), str(epochs), "64"],
-                                     capture_output=True, text=True, env=env, check=True)
-                rec = json.loads(out.stdout.strip().splitlines()[-1])
-                per_impl[impl] += rec["times"]
-                params[impl] = rec["params"]
-        med = {i: statistics.median(t) for i, t in per_impl.items()}
+        merged = run_rounds(__file__, impls, w, [str(n[w]), str(epochs), "64"], rounds)
+        med = summarise(merged, "times")
         best_peer = min(v for i, v in med.items() if i != "glassnet")
         results["workloads"][w] = {
             "samples": n[w], "epochs_timed_per_round": epochs, "rounds": rounds,
-            "median_s_per_epoch": med, "params": params,
+            "median_s_per_epoch": med, "params": {i: r["params"] for i, r in merged.items()},
             "ratio_vs_torch": med["glassnet"] / med["torch"],
             "ratio_vs_best_peer": med["glassnet"] / best_peer,
             "best_peer": min((i for i in med if i != "glassnet"), key=med.get),
         }
         print(f"workload {w}: " + ", ".join(f"{i} {v:.3f}s" for i, v in med.items())
               + f" | glassnet/torch {med['glassnet'] / med['torch']:.2f}x, glassnet/best peer {med['glassnet'] / best_peer:.2f}x")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def atomic_write(path: str):
 
 
 def _weights_dict(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    from .paths import weight_paths
+    return {k: v.detach().cpu().contiguous() for k, v in weight_paths(model).items()}
 
 
 def _training_tensors(model) -> tuple[dict[str, torch.Tensor], dict]:
@@ -132,7 +133,9 @@ def _tensors(z, name, path) -> dict[str, torch.Tensor]:
 
 
 def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
-    expected = model.state_dict()
+    """Check every weight first (names, shapes), then copy: a mismatch never half-loads the model."""
+    from .paths import weight_paths
+    expected = weight_paths(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
@@ -140,7 +143,9 @@ def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
     for k, v in tensors.items():
         if tuple(v.shape) != tuple(expected[k].shape):
             raise FileFormatError(f"{path}: weight '{k}' has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}.")
-    model.load_state_dict(tensors, strict=True)
+    with torch.no_grad():
+        for k, v in tensors.items():
+            expected[k].copy_(v)
 
 
 def load_model(path, custom_objects: dict | None = None, compile: bool = True):

@@ -79,6 +79,21 @@ class _Cell(Layer):
     def _fused_ok(self) -> bool:
         return self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
 
+    def fused_params(self) -> list[torch.Tensor]:
+        """Weights in torch's layout for the fused kernels.
+
+        With autograd on they are views of the Keras-layout weights (gradients flow back);
+        without it (predict) contiguous copies are cached until a weight changes.
+        """
+        if torch.is_grad_enabled():
+            return self._torch_params()
+        key = tuple((id(w), w._version, w.device, w.dtype) for w in self.weights)
+        cache = getattr(self, "_param_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, [p.detach().contiguous() for p in self._torch_params()])
+            self._param_cache = cache
+        return cache[1]
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "recurrent_activation": activations.serialize(self.recurrent_activation), "use_bias": self.use_bias,
@@ -99,7 +114,7 @@ class SimpleRNNCell(_Cell):
     def _fused_ok(self) -> bool:
         return self.activation in (torch.tanh, torch.relu)
 
-    def fused_params(self):
+    def _torch_params(self):
         p = [self.kernel.t(), self.recurrent_kernel.t()]
         if self.use_bias:
             p += [self.bias, torch.zeros_like(self.bias)]
@@ -136,7 +151,7 @@ class LSTMCell(_Cell):
         h_new = self.recurrent_activation(o) * self.activation(c_new)
         return h_new, [h_new, c_new]
 
-    def fused_params(self):
+    def _torch_params(self):
         p = [self.kernel.t(), self.recurrent_kernel.t()]
         if self.use_bias:
             p += [self.bias, torch.zeros_like(self.bias)]
@@ -196,7 +211,7 @@ class GRUCell(_Cell):
     def _fused_ok(self) -> bool:
         return super()._fused_ok() and self.reset_after
 
-    def fused_params(self):
+    def _torch_params(self):
         d = self.units
 
         def reorder(w):  # Keras z, r, h → torch r, z, n along the last axis

@@ -8,6 +8,7 @@ Only rank 0 prints and writes files.
 """
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
@@ -29,7 +30,8 @@ def _init_from_env() -> bool:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
+        timeout = datetime.timedelta(seconds=float(os.environ.get("GLASSNET_DIST_TIMEOUT", "600")))
+        dist.init_process_group(backend, timeout=timeout)
         return True
     return False
 
@@ -85,7 +87,8 @@ def maybe_distribute(model, data, val=None) -> None:
         return
     if getattr(model, "_ddp", None) is None:
         device_ids = [torch.cuda.current_device()] if dist.get_backend() == "nccl" else None
-        model._ddp = DistributedDataParallel(model, device_ids=device_ids)
+        # kept outside the module tree: registering the wrapper inside the model would make a cycle
+        object.__setattr__(model, "_ddp", DistributedDataParallel(model, device_ids=device_ids))
     if isinstance(data, ArrayData):
         data.sampler = DistributedSampler(range(data.n), num_replicas=world_size(), rank=rank(),
                                           shuffle=data.shuffle, drop_last=True)

@@ -114,6 +114,8 @@ def reduce_loss(values: torch.Tensor, sample_weight=None, mask=None) -> torch.Te
     """Keras ``sum_over_batch_size``: ``sum(values·w) / count``; with a mask, the mean over real steps."""
     if values.ndim == 0:
         return values
+    if mask is None and sample_weight is None:
+        return values.mean()
     total = values.numel()
     weight = None
     if mask is not None:

@@ -23,9 +23,55 @@ def _sgd(params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=
                            weight_decay=weight_decay or 0.0)
 
 
-def _rmsprop(params, learning_rate=1e-3, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None):
-    return torch.optim.RMSprop(params, lr=learning_rate, alpha=rho, eps=epsilon, momentum=momentum,
-                               centered=centered, weight_decay=weight_decay or 0.0)
+class KerasRMSprop(torch.optim.Optimizer):
+    """RMSprop as Keras defines it: ``w -= lr·g / sqrt(v + eps)`` (eps inside the root).
+
+    ``torch.optim.RMSprop`` adds eps outside the root, which differs by orders of magnitude
+    for small gradients; this keeps Keras's numbers.
+    """
+
+    def __init__(self, params, lr=1e-3, rho=0.9, momentum=0.0, eps=1e-7, centered=False):
+        super().__init__(params, dict(lr=lr, rho=rho, momentum=momentum, eps=eps, centered=centered))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, rho, mom, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["velocity"] = torch.zeros_like(p)
+                    if mom > 0:
+                        state["momentum"] = torch.zeros_like(p)
+                    if group["centered"]:
+                        state["average_grad"] = torch.zeros_like(p)
+                v = state["velocity"]
+                v.mul_(rho).addcmul_(g, g, value=1 - rho)
+                if group["centered"]:
+                    a = state["average_grad"]
+                    a.mul_(rho).add_(g, alpha=1 - rho)
+                    denom = (v - a * a).add_(eps).sqrt_()
+                else:
+                    denom = (v + eps).sqrt_()
+                increment = g * lr / denom
+                if mom > 0:
+                    buf = state["momentum"]
+                    buf.mul_(mom).add_(increment)
+                    p.sub_(buf)
+                else:
+                    p.sub_(increment)
+        return loss
+
+
+def _rmsprop(params, learning_rate=1e-3, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+    return KerasRMSprop(params, lr=learning_rate, rho=rho, momentum=momentum, eps=epsilon, centered=centered)
 
 
 def _adagrad(params, learning_rate=1e-3, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None):

@@ -263,18 +263,18 @@ class TrainingMixin:
             initial_epoch = restore_training_state(self, resume_from)
         self.stop_training = False
         want_batch_logs = cb.has_on_train_batch_end or verbose == 1
-        cb.on_train_begin()
+        cb.on_train_begin({})
         logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             self.train()
-            cb.on_epoch_begin(epoch)
+            cb.on_epoch_begin(epoch, {})
             loss_sum, count = torch.zeros((), dtype=torch.float64), 0
             for step, (xb, yb, swb) in enumerate(data.batches(epoch)):
                 if steps_per_epoch is not None and step >= steps_per_epoch:
                     break
                 if cb.has_on_train_batch_begin:
-                    cb.on_train_batch_begin(step)
+                    cb.on_train_batch_begin(step, {})
                 loss = self._train_step(xb, yb, swb)
                 n = structure_len(xb)
                 loss_sum += loss.detach().double() * n

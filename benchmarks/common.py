@@ -1,0 +1,72 @@
+"""What the speed benchmarks share: child processes per measurement, interleaved rounds with a
+rotating order, medians and ratios, JSON output."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+class EpochTimer:
+    """Times epochs from inside ``fit`` (glassnet or Keras) through a LambdaCallback."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.t0 = 0.0
+
+    def begin(self, *a, **k):
+        self.t0 = time.perf_counter()
+
+    def end(self, *a, **k):
+        self.times.append(time.perf_counter() - self.t0)
+
+    def glassnet(self):
+        import glassnet as gn
+        return gn.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
+
+    def keras(self):
+        import keras
+        return keras.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
+
+
+def timed(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run_rounds(script: str, impls: list[str], workload: str, args: list[str], rounds: int) -> dict:
+    """Run every implementation once per round in a fresh process, rotating who goes first."""
+    merged: dict[str, dict] = {i: {} for i in impls}
+    for r in range(rounds):
+        order = impls[r % len(impls):] + impls[:r % len(impls)]
+        for impl in order:
+            env = dict(os.environ, KERAS_BACKEND="jax" if impl == "keras_jax" else "torch")
+            proc = subprocess.run([sys.executable, script, "--child", impl, workload, *args],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{impl} on workload {workload} failed:\n{proc.stderr[-3000:]}")
+            rec = json.loads(proc.stdout.strip().splitlines()[-1])
+            for key, value in rec.items():
+                if isinstance(value, list):
+                    merged[impl].setdefault(key, []).extend(value)
+                else:
+                    merged[impl][key] = value
+    return merged
+
+
+def summarise(merged: dict, key: str) -> dict[str, float]:
+    return {impl: statistics.median(rec[key]) for impl, rec in merged.items() if rec.get(key)}
+
+
+def write_json(path: str | None, results: dict) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
