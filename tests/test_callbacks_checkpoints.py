@@ -214,5 +214,5 @@ def test_corrupt_native_file_is_refused(tmp_path):
     with pytest.raises(gn.FileFormatError):
         gn.load_model(tmp_path / "trunc.glassnet")
     other = gn.Sequential([gn.Input((6,)), layers.Dense(3), layers.Dense(1)])
-    with pytest.raises(gn.FileFormatError, match=r"has shape \(8,\), the model expects \(3,\)|weights do not match"):
+    with pytest.raises(gn.FileFormatError, match=r"ok\.glassnet: weight 'layers/dense/vars/0' has shape \(6, 8\), the model expects \(6, 3\)"):
         other.load_weights(tmp_path / "ok.glassnet")
