@@ -140,7 +140,8 @@ def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
-    for k, v in tensors.items():
+    for k in expected:
+        v = tensors[k]
         if tuple(v.shape) != tuple(expected[k].shape):
             raise FileFormatError(f"{path}: weight '{k}' has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}.")
     with torch.no_grad():
