@@ -2,11 +2,12 @@
 __version__ = "0.1.0"
 
 from . import activations, callbacks, config, initializers, layers, utils
+from .analysis import analyze, compare, explain
 from .errors import ConfigError, FileFormatError, GlassnetError, ShapeError
 from .io import load_model
 from .models import Input, Model, Sequential, SymbolicTensor
 from .training import losses, metrics, optimizers
 
 __all__ = ["layers", "activations", "callbacks", "config", "initializers", "losses", "metrics", "optimizers",
-           "utils", "Input", "Model", "Sequential", "SymbolicTensor", "load_model",
+           "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential", "SymbolicTensor", "load_model",
            "GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "__version__"]

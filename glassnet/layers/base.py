@@ -185,6 +185,11 @@ class Layer(nn.Module):
     def compute_mask_shape(self, input_shape, mask_shape):
         return mask_shape if self.supports_masking else None
 
+    def cost(self, input_shape, output_shape):
+        """The cost rule (see ``glassnet.layers.cost``): params formula, MACs, receptive field, reads."""
+        from .cost import Cost
+        return Cost(reads="passes its input through unchanged in shape")
+
     def why_variable(self, axis: int) -> tuple[str, str] | None:
         """If this layer outputs a variable dim at ``axis``: (reason, how to fix), for errors downstream."""
         return None

@@ -1,14 +1,17 @@
 """Convolutions: Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (channels-last, Keras layouts)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from .. import activations, initializers
-from ..dims import conv_output_length, fmt_shape, is_fixed, same_padding
+from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed, same_padding
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .core import check_unsupported
+from .cost import Cost, join, numel
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
            "SeparableConv2D", "normalize_tuple", "normalize_padding", "spatial_pads", "pad_input",
@@ -168,6 +171,42 @@ class _BaseConv(Layer):
     def _forward_cf(self, x: torch.Tensor) -> torch.Tensor:
         raise TypeError("subclass defines _forward_cf")
 
+    # -- cost rule -----------------------------------------------------------------------
+    def _params_rule(self, cin: int) -> tuple[str, str]:
+        raise TypeError("subclass defines _params_rule")
+
+    def _macs_factors(self, cin: int, cout: int) -> list:
+        raise TypeError("subclass defines _macs_factors")
+
+    def cost(self, input_shape, output_shape):
+        cin = input_shape[self._channel_axis]
+        cout = output_shape[self._channel_axis]
+        spatial = [output_shape[a] for a in self._spatial_axes()]
+        factors = self._macs_factors(cin, cout)
+        macs = output_shape[0]
+        for f in [*factors, *spatial]:
+            macs = macs * f
+        formula, numbers = self._params_rule(cin)
+        window = "×".join(str(k) for k in self.kernel_size)
+        over = "×".join(fmt_dim(input_shape[a]) for a in self._spatial_axes())
+        extra = []
+        if max(self.strides) > 1:
+            extra.append(f"stride {self.strides if self.rank > 1 else self.strides[0]}")
+        if max(self.dilation_rate) > 1:
+            extra.append(f"dilation {self.dilation_rate if self.rank > 1 else self.dilation_rate[0]}")
+        act = activations.ELEMENTWISE_FLOPS.get(activations.serialize(self.activation), 1)
+        return Cost(
+            params_formula=formula, params_numbers=numbers, macs=macs,
+            macs_formula=join(*factors, *spatial),
+            other_flops=numel(output_shape) * ((1 if self.use_bias else 0) + act),
+            reads=f"slides a {window} window over {over}" + (f" ({', '.join(extra)})" if extra else "")
+                  + f", {self._mixing_text(cin, cout)}",
+            rf=("window", list(zip(self.kernel_size, self.strides, self.dilation_rate))),
+            needs_fixed=("channels",), saved=numel(input_shape))
+
+    def _mixing_text(self, cin, cout) -> str:
+        return f"mixing all {cin} input channels into each of {cout} outputs"
+
     def _torch_kernel(self, kernel: torch.Tensor) -> torch.Tensor:
         """Keras ``(*k, in, out)`` → torch ``(out, in, *k)``."""
         return kernel.permute(self.rank + 1, self.rank, *range(self.rank))
@@ -209,6 +248,21 @@ class _Conv(_BaseConv):
 
     def _out_channels(self, cin):
         return self.filters
+
+    def _params_rule(self, cin):
+        k = "·".join(["k"] * self.rank) if len(set(self.kernel_size)) == 1 else "·".join(f"k{i + 1}" for i in range(self.rank))
+        cg = "c/g" if self.groups > 1 else "c"
+        f = f"{k}·{cg}·f" + (" + f" if self.use_bias else "")
+        n = "·".join(str(v) for v in self.kernel_size) + f"·{cin // self.groups}·{self.filters}" + (f" + {self.filters}" if self.use_bias else "")
+        return f, n
+
+    def _macs_factors(self, cin, cout):
+        return [self.filters, math.prod(self.kernel_size) * (cin // self.groups)]
+
+    def _mixing_text(self, cin, cout):
+        if self.groups > 1:
+            return f"mixing {cin // self.groups} channels per group ({self.groups} groups) into {cout} outputs"
+        return f"mixing all {cin} input channels into each of {cout} outputs"
 
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]
@@ -274,6 +328,19 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
     def _out_channels(self, cin):
         return cin * self.depth_multiplier
 
+    def _params_rule(self, cin):
+        k = "·".join(["k"] * self.rank)
+        m = self.depth_multiplier
+        f = f"{k}·c·m" + (" + c·m" if self.use_bias else "")
+        n = "·".join(str(v) for v in self.kernel_size) + f"·{cin}·{m}" + (f" + {cin}·{m}" if self.use_bias else "")
+        return f, n
+
+    def _macs_factors(self, cin, cout):
+        return [cin * self.depth_multiplier, math.prod(self.kernel_size)]
+
+    def _mixing_text(self, cin, cout):
+        return f"one kernel per input channel ({cin} channels × depth_multiplier {self.depth_multiplier}), channels never mixed"
+
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
@@ -327,6 +394,19 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
 
     def _out_channels(self, cin):
         return self.filters
+
+    def _params_rule(self, cin):
+        k = "·".join(["k"] * self.rank)
+        m, f = self.depth_multiplier, self.filters
+        formula = f"{k}·c·m + c·m·f" + (" + f" if self.use_bias else "")
+        numbers = "·".join(str(v) for v in self.kernel_size) + f"·{cin}·{m} + {cin}·{m}·{f}" + (f" + {f}" if self.use_bias else "")
+        return formula, numbers
+
+    def _macs_factors(self, cin, cout):
+        return [cin * self.depth_multiplier, math.prod(self.kernel_size) + self.filters]
+
+    def _mixing_text(self, cin, cout):
+        return f"one kernel per channel, then a 1×1 convolution mixing {cin * self.depth_multiplier} channels into {cout}"
 
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]

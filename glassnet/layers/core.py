@@ -12,6 +12,7 @@ from .. import activations, initializers
 from ..dims import as_dim, fmt_shape, is_fixed, product, symbol
 from ..errors import ConfigError, ShapeError
 from .base import Layer
+from .cost import Cost, join, numel, per_sample, positions
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda",
            "check_unsupported", "describe_variable_axes"]
@@ -94,6 +95,18 @@ class Dense(Layer):
         y = F.linear(inputs, self.kernel.t(), self.bias if self.use_bias else None)
         return self.activation(y)
 
+    def cost(self, input_shape, output_shape):
+        n, u = input_shape[-1], self.units
+        act = activations.ELEMENTWISE_FLOPS.get(activations.serialize(self.activation), 1)
+        out = numel(output_shape)
+        return Cost(
+            params_formula="n·u + u" if self.use_bias else "n·u",
+            params_numbers=f"{n}·{u} + {u}" if self.use_bias else f"{n}·{u}",
+            macs=numel(output_shape) * n, macs_formula=join(*input_shape[1:-1], n, u),
+            other_flops=out * ((1 if self.use_bias else 0) + act),
+            reads=f"acts on the last axis of {positions(input_shape)} with one shared {n}×{u} matrix",
+            needs_fixed=("last axis (features)",), saved=numel(input_shape))
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
@@ -114,6 +127,11 @@ class Activation(Layer):
 
     def call(self, inputs):
         return self.activation(inputs)
+
+    def cost(self, input_shape, output_shape):
+        name = activations.serialize(self.activation)
+        return Cost(other_flops=numel(output_shape) * activations.ELEMENTWISE_FLOPS.get(name, 1),
+                    reads=f"applies {name} to every element", saved=numel(output_shape))
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
@@ -145,6 +163,9 @@ class Dropout(Layer):
         keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1 - self.rate)
         return inputs * keep / (1 - self.rate)
 
+    def cost(self, input_shape, output_shape):
+        return Cost(reads=f"zeroes a random {self.rate:g} of the elements in training (identity in inference)")
+
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
@@ -169,6 +190,9 @@ class Flatten(Layer):
         if self.data_format == "channels_first" and inputs.ndim > 2:
             inputs = inputs.movedim(1, -1)
         return inputs.reshape(inputs.shape[0], -1)
+
+    def cost(self, input_shape, output_shape):
+        return Cost(reads="lays every position's features out in one row (the order H, W, C)", rf=("global",))
 
     def why_variable(self, axis):
         shape = self._build_shape
@@ -228,6 +252,9 @@ class Reshape(Layer):
     def call(self, inputs):
         return inputs.reshape(inputs.shape[0], *self.target_shape)
 
+    def cost(self, input_shape, output_shape):
+        return Cost(reads=f"re-reads each sample's values in a new shape {tuple(self.target_shape)}", rf=("global",))
+
     def why_variable(self, axis):
         shape = self._build_shape
         if shape is None or all(is_fixed(d) for d in shape[1:]):
@@ -260,6 +287,9 @@ class Permute(Layer):
 
     def call(self, inputs):
         return inputs.permute(0, *self.dims)
+
+    def cost(self, input_shape, output_shape):
+        return Cost(reads=f"reorders the axes as {self.dims}", rf=("global",))
 
     def get_config(self):
         return {**super().get_config(), "dims": list(self.dims)}
@@ -330,6 +360,10 @@ class Lambda(Layer):
 
     def call(self, inputs):
         return self.function(inputs, **self.arguments)
+
+    def cost(self, input_shape, output_shape):
+        return Cost(macs=None, other_flops=None, macs_formula="?", rf=("unknown",),
+                    reads=f"runs the Python function {getattr(self.function, '__name__', 'lambda')}; its cost is unknown")
 
     def get_config(self):
         return {**super().get_config(), "function": getattr(self.function, "__name__", "lambda"),

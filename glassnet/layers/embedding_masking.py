@@ -9,6 +9,7 @@ from ..dims import fmt_shape
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .core import check_unsupported
+from .cost import Cost, numel
 
 __all__ = ["Embedding", "Masking"]
 
@@ -79,6 +80,11 @@ class Embedding(Layer):
                     f"Use input_dim larger than the largest index (input_dim={hi + 1} for these data)."))
         return F.embedding(idx, self.embeddings)
 
+    def cost(self, input_shape, output_shape):
+        return Cost(params_formula="V·d", params_numbers=f"{self.input_dim}·{self.output_dim}",
+                    reads=f"looks up one row of a {self.input_dim}×{self.output_dim} table per index (no arithmetic)"
+                          + ("; index 0 also creates the mask" if self.mask_zero else ""))
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
@@ -110,6 +116,10 @@ class Masking(Layer):
     def call(self, inputs):
         keep = torch.any(inputs != self.mask_value, dim=-1, keepdim=True)
         return inputs * keep.to(inputs.dtype)
+
+    def cost(self, input_shape, output_shape):
+        return Cost(other_flops=numel(input_shape) * 2,
+                    reads=f"marks each step whose features all equal {self.mask_value} as padding and zeroes it")
 
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}

@@ -9,6 +9,7 @@ from ..dims import fmt_shape
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .core import check_unsupported
+from .cost import Cost, numel
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
@@ -95,6 +96,12 @@ class BatchNormalization(Layer):
             out = out + self._broadcast(self.beta, inputs.ndim)
         return out
 
+    def cost(self, input_shape, output_shape):
+        c = input_shape[self.axis]
+        return Cost(params_formula="4·c (2·c trainable)", params_numbers=f"4·{c}", other_flops=numel(input_shape) * 2,
+                    reads=f"normalises each of the {c} channels with batch statistics (training) or moving ones",
+                    needs_fixed=(f"axis {self.axis} (channels)",), saved=numel(input_shape))
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale}
@@ -156,6 +163,14 @@ class LayerNormalization(Layer):
         if self.center:
             out = out + self.beta.reshape(bshape)
         return out
+
+    def cost(self, input_shape, output_shape):
+        _, shape = self._param_shape(input_shape)
+        n = "·".join(str(s) for s in shape)
+        k = int(self.scale or self.rms_scaling) + int(self.center and not self.rms_scaling)
+        return Cost(params_formula=f"{k}·n" if k != 1 else "n", params_numbers=f"{k}·{n}", other_flops=numel(input_shape) * 5,
+                    reads=f"normalises each sample over axis {self.axis if len(self.axis) > 1 else self.axis[0]}",
+                    needs_fixed=("the normalised axes",), saved=numel(input_shape))
 
     def get_config(self):
         return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],

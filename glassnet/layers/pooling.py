@@ -6,9 +6,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..dims import conv_output_length, fmt_shape, is_fixed
+from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed
 from ..errors import ConfigError, ShapeError
 from .base import Layer
+from .cost import Cost, numel
 from .conv import (SPATIAL_NAMES, channels_first, channels_last, normalize_padding, normalize_tuple,
                    pad_input, spatial_pads)
 
@@ -57,6 +58,14 @@ class _Pooling(Layer):
         pads = spatial_pads(x.shape[2:], self.pool_size, self.strides, (1,) * self.rank, self.padding)
         y = self._pool(x, pads)
         return channels_last(y, self.rank) if self.data_format == "channels_last" else y
+
+    def cost(self, input_shape, output_shape):
+        kind = "maximum" if isinstance(self, _MaxPooling) else "mean"
+        window = "×".join(str(p) for p in self.pool_size)
+        over = "×".join(fmt_dim(input_shape[a]) for a in self._spatial_axes())
+        return Cost(other_flops=numel(output_shape) * math.prod(self.pool_size),
+                    reads=f"takes the {kind} of each {window} window over {over} (stride {self.strides if self.rank > 1 else self.strides[0]}), channel by channel",
+                    rf=("window", [(p, s, 1) for p, s in zip(self.pool_size, self.strides)]), saved=numel(input_shape))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -138,6 +147,12 @@ class _GlobalPooling(Layer):
         if self.keepdims:
             return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
         return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def cost(self, input_shape, output_shape):
+        kind = "maximum" if isinstance(self, _GlobalMax) else "mean"
+        over = "×".join(fmt_dim(input_shape[a]) for a in self._axes())
+        return Cost(other_flops=numel(input_shape), rf=("global",),
+                    reads=f"takes the {kind} over all {over} positions of each channel, so any size gives one vector")
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

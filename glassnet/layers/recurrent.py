@@ -23,6 +23,7 @@ from ..dims import fmt_shape, is_fixed
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .core import check_unsupported
+from .cost import Cost, join
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "RNNBase"]
 
@@ -417,6 +418,29 @@ class RNNBase(Layer):
         seq = torch.stack(outs, dim=1) if self.return_sequences and outs else (
             x.new_zeros(x.shape[0], 0, self.units) if self.return_sequences else None)
         return seq, y, states
+
+    # -- cost rule -----------------------------------------------------------------------
+    _GATE_TEXT = {1: "one recurrent update", 3: "the same 3 gates (z, r, h)", 4: "the same 4 gates (i, f, c, o)"}
+    _ELEMENTWISE = {1: 2, 3: 11, 4: 13}  # bias/activation/gate element-wise ops per unit and step
+
+    def cost(self, input_shape, output_shape):
+        B, T, n = input_shape[0], input_shape[1], input_shape[-1]
+        d, g = self.units, self.cell.gates
+        bias = {1: "d", 3: "6·d" if getattr(self.cell, "reset_after", False) else "3·d", 4: "4·d"}[g]
+        gd = "d" if g == 1 else f"{g}·d"
+        formula = f"{gd}·(n+d)" + (f" + {bias}" if self.cell.use_bias else "")
+        gnum = f"{d}" if g == 1 else f"{g}·{d}"
+        bias_num = bias.replace("d", str(d))
+        numbers = f"{gnum}·({n}+{d})" + (f" + {bias_num}" if self.cell.use_bias else "")
+        steps = B * T
+        saved = steps * d * (g + 2) + B * T * n
+        return Cost(
+            params_formula=formula, params_numbers=numbers, macs=steps * g * d * (n + d),
+            macs_formula=join(T, g, d, f"({n}+{d})"), other_flops=steps * d * self._ELEMENTWISE[g],
+            reads=(f"walks the {T if not is_fixed(T) else str(T)} time steps in order"
+                   + (" backwards" if self.go_backwards else "")
+                   + f" with {self._GATE_TEXT[g]}, carrying a state of {d}; parameters do not depend on the number of steps"),
+            rf=("recurrent",), needs_fixed=("features (last axis)",), saved=saved)
 
     def get_config(self):
         cfg = {**super().get_config(), **{k: v for k, v in self.cell.get_config().items()

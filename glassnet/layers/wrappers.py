@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ..dims import fmt_shape, is_fixed
+from ..dims import fmt_dim, fmt_shape, is_fixed
 from ..errors import ConfigError, ShapeError
 from .base import Layer, call_accepts_mask
+from .cost import Cost
 from .recurrent import RNNBase
 
 __all__ = ["Bidirectional", "TimeDistributed"]
@@ -119,6 +120,16 @@ class Bidirectional(Layer):
             return (out if isinstance(out, list) else [out]) + states
         return out
 
+    def cost(self, input_shape, output_shape):
+        f = self.forward_layer.compute_output_shape(input_shape)
+        inner = self.forward_layer.cost(input_shape, f)
+        merge = 0 if self.merge_mode in ("concat", None) else (output_shape[0] if isinstance(output_shape, tuple) else 1)
+        return Cost(params_formula=f"2·({inner.params_formula})", params_numbers=f"2·({inner.params_numbers})",
+                    macs=inner.macs * 2, macs_formula=f"2·{inner.macs_formula}", other_flops=inner.other_flops * 2,
+                    reads=f"runs one copy forwards and one backwards over time, merged by {self.merge_mode}: " + inner.reads,
+                    rf=("global",) if self.return_sequences else ("recurrent",), needs_fixed=inner.needs_fixed,
+                    saved=inner.saved * 2, children=[(self.forward_layer.name, inner), (self.backward_layer.name, inner)])
+
     @classmethod
     def from_config(cls, config):
         from ..io.serialization import deserialize_layer
@@ -172,6 +183,17 @@ class TimeDistributed(Layer):
             kwargs["mask"] = mask.reshape(B * T, *mask.shape[2:])
         y = self.layer(x, **kwargs)
         return y.reshape(B, T, *y.shape[1:])
+
+    def cost(self, input_shape, output_shape):
+        inner_in = (input_shape[0] * input_shape[1], *input_shape[2:])
+        inner_out = self.layer.compute_output_shape(inner_in)
+        inner = self.layer.cost(inner_in, inner_out)
+        return Cost(params_formula=inner.params_formula, params_numbers=inner.params_numbers, macs=inner.macs,
+                    macs_formula=f"{fmt_dim(input_shape[1])}·({inner.macs_formula})" if inner.macs_formula != "0" else "0",
+                    other_flops=inner.other_flops,
+                    reads=f"applies {type(self.layer).__name__} '{self.layer.name}' to each of the {fmt_dim(input_shape[1])} time steps: {inner.reads}",
+                    rf=inner.rf if inner.rf[0] != "window" else ("window", [(1, 1, 1)] + list(inner.rf[1])),
+                    needs_fixed=inner.needs_fixed, saved=inner.saved, children=[(self.layer.name, inner)])
 
     @classmethod
     def from_config(cls, config):

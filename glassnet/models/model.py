@@ -210,11 +210,15 @@ class Model(TrainingMixin, Layer):
         return self.call(inputs, mask=mask, training=self.training if training is None else training)
 
     def summary(self, line_length: int | None = None, positions=None, print_fn=None,
-                expand_nested: bool = False, show_trainable: bool = False) -> None:
-        """Print the Keras 3 summary table; variable dimensions show by name (``T``, ``H-2``)."""
+                expand_nested: bool = False, show_trainable: bool = False, costs: bool = False) -> None:
+        """Print the Keras 3 summary table; variable dimensions show by name (``T``, ``H-2``).
+
+        ``costs=True`` adds each layer's parameter formula and its multiply-adds per sample as a
+        formula of the named input dimensions.
+        """
         from .summary import print_summary
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
-                      expand_nested=expand_nested, show_trainable=show_trainable)
+                      expand_nested=expand_nested, show_trainable=show_trainable, costs=costs)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}

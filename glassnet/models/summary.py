@@ -80,7 +80,8 @@ def _connected(layer, model) -> str:
     return ", ".join(parts) if parts else "-"
 
 
-def summary_string(model, line_length=None, positions=None, expand_nested=False, show_trainable=False) -> str:
+def summary_string(model, line_length=None, positions=None, expand_nested=False, show_trainable=False,
+                   costs=False) -> str:
     sequential_like = _is_sequential_like(model)
     if sequential_like:
         default, positions = 88, positions or [0.45, 0.80, 1.0]
@@ -88,6 +89,15 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     else:
         default, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+    cost_rows = {}
+    if costs:
+        from ..analysis import analyze
+        report = analyze(model)
+        cost_rows = {r.name: r for r in report.rows}
+        default += 60
+        positions = [p * (default - 60) / default for p in positions] + [
+            (default - 60 + 34) / default, 1.0]
+        headers += ["Param formula", "MACs per sample"]
     if show_trainable:
         default += 12
         positions = [p * 0.9 for p in positions] + [1.0]
@@ -134,6 +144,9 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
             values.append(_connected(layer, owner) if level == 0 else "")
         if show_trainable:
             values.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+        if costs:
+            r = cost_rows.get(layer.name)
+            values += [r.params_formula if r else "", r.macs_formula if r else ""]
         body.append(values)
         if expand_nested and hasattr(layer, "_nodes_all"):
             for sub in layer.layers:
@@ -151,10 +164,13 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     lines.append(f" Total params: {total:,} ({format_size(total_b)})")
     lines.append(f" Trainable params: {train:,} ({format_size(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({format_size(total_b - train_b)})")
+    if costs:
+        from ..analysis.report import CONVENTION
+        lines.append(f" MACs per sample are formulas of the named input dimensions; {CONVENTION}.")
     return "\n".join(lines)
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                  show_trainable=False) -> None:
-    text = summary_string(model, line_length, positions, expand_nested, show_trainable)
+                  show_trainable=False, costs=False) -> None:
+    text = summary_string(model, line_length, positions, expand_nested, show_trainable, costs)
     (print_fn or print)(text)

@@ -1,0 +1,81 @@
+"""``gn.explain``: in words and numbers, how each layer reads its input, what it owns, and what it
+costs as the input grows."""
+from __future__ import annotations
+
+import sympy
+
+from ..dims import BATCH, fmt_shape
+from .report import CONVENTION, analyze
+
+__all__ = ["explain", "growth"]
+
+
+def growth(expr_text: str) -> str:
+    """'linear in T', 'grows with H·W', 'constant' from a MACs expression."""
+    if expr_text in ("?", ""):
+        return "unknown"
+    expr = sympy.sympify(expr_text)
+    syms = sorted((s for s in expr.free_symbols if s.name != BATCH.name), key=lambda s: s.name)
+    if not syms:
+        return "fixed: it does not depend on any variable dimension"
+    parts = []
+    for s in syms:
+        try:
+            deg = sympy.degree(sympy.expand(expr), s)
+            parts.append(f"linear in {s.name}" if deg == 1 else f"degree {deg} in {s.name}")
+        except sympy.PolynomialError:
+            parts.append(f"grows with {s.name}")
+    return ", ".join(parts)
+
+
+def explain(obj, input_shape=None, print_fn=print) -> str:
+    """Explain a model (every layer) or one built layer; prints and returns the text."""
+    from ..models.model import Model
+    from ..layers.base import Layer
+    if isinstance(obj, Model):
+        report = analyze(obj, input_shape)
+        rows = [r for r in report.rows if r.type != "InputLayer"]
+        lines = [f'Model "{obj.name}": {len(rows)} layers, {report.totals["params"]:,} parameters. ({CONVENTION})']
+        for r in rows:
+            lines.append(_paragraph(r))
+        text = "\n".join(lines)
+    elif isinstance(obj, Layer):
+        if not obj.built or obj._build_shape is None:
+            raise ValueError(f"Layer '{obj.name}' is not built yet: call it on an Input or on data first.")
+        report = _single_layer_report(obj, obj._build_shape)
+        text = _paragraph(report)
+    else:
+        raise TypeError(f"explain() takes a glassnet model or layer. Received: {type(obj).__name__}")
+    if print_fn is not None:
+        print_fn(text)
+    return text
+
+
+def _single_layer_report(layer, shape):
+    from .report import Row, _eval, _rf_display
+    out = layer.compute_output_shape(shape)
+    cost = layer.cost(shape, out)
+    return Row(layer.name, type(layer).__name__, fmt_shape(out), layer.count_params(),
+               f"{cost.params_formula} = {cost.params_numbers}" if cost.params_formula != "0" else "0",
+               _eval(cost.macs, {BATCH: 1}), cost.macs_formula, _eval(cost.other_flops, {BATCH: 1}), None,
+               (), "—", "—", layer.mask_rule, tuple(cost.needs_fixed), cost.reads,
+               macs_expr=str(cost.macs) if cost.macs is not None else "?")
+
+
+def _paragraph(r) -> str:
+    lines = [f"• {r.name} ({r.type}) → {r.output_shape}", f"    reads: {r.reads}."]
+    if r.params:
+        lines.append(f"    owns {r.params:,} parameters: {r.params_formula}")
+    elif r.shared_with:
+        lines.append(f"    shares its parameters with {r.shared_with}")
+    else:
+        lines.append("    owns no parameters")
+    if r.macs_formula not in ("0", "?"):
+        lines.append(f"    costs {r.macs_formula} multiply-adds per sample ({growth(r.macs_expr)})")
+    elif r.macs_formula == "?":
+        lines.append("    its cost is unknown")
+    if r.needs_fixed:
+        lines.append(f"    needs fixed: {', '.join(r.needs_fixed)}")
+    if r.mask_effect not in ("none", "drop", "carry"):
+        lines.append(f"    mask: {r.mask_effect}")
+    return "\n".join(lines)

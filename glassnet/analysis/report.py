@@ -1,0 +1,313 @@
+"""``gn.analyze``: per-layer rows — shapes, params with formula, MACs as formulas of the named
+dimensions, element-wise work, memory, receptive field from the model input, mask flow, the
+dimensions each layer needs fixed and how it reads its input — all from the layers' own cost
+rules, with no data and no forward pass.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sympy
+
+from ..dims import BATCH, fmt_dim, fmt_shape, is_fixed, keras_shape
+from ..layers.base import Layer
+from ..models.graph import InputLayer, SymbolicTensor, flatten, map_structure
+
+__all__ = ["analyze", "Report", "Row", "CONVENTION"]
+
+CONVENTION = "1 MAC = one multiply-add (matmul/convolution); FLOPs = 2 × MACs; element-wise work is counted apart"
+_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int32": 4, "int64": 8, "bool": 1}
+
+
+@dataclass
+class Row:
+    name: str
+    type: str
+    output_shape: str
+    params: int
+    params_formula: str
+    macs: int | None
+    macs_formula: str
+    other_flops: int | None
+    activation_bytes: int | None
+    receptive_field: tuple
+    mask_in: str
+    mask_out: str
+    mask_effect: str
+    needs_fixed: tuple
+    reads: str
+    connected_to: list = field(default_factory=list)
+    shared_with: str | None = None
+    children: list = field(default_factory=list)
+    macs_expr: str = ""
+    saved_bytes: int | None = None
+
+
+class Report:
+    """What ``gn.analyze`` returns: ``rows``, ``totals``, ``print(report)``, ``to_dict()``, ``to_json()``."""
+
+    def __init__(self, model_name: str, rows: list[Row], totals: dict, dims: dict, batch_size):
+        self.model_name, self.rows, self.totals, self.dims, self.batch_size = model_name, rows, totals, dims, batch_size
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"No row named {name!r}; rows: {[r.name for r in self.rows]}")
+
+    def to_dict(self) -> dict:
+        return {"model": self.model_name, "convention": CONVENTION, "batch_size": self.batch_size,
+                "dims": self.dims, "rows": [asdict(r) for r in self.rows], "totals": self.totals}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), default=str, **kwargs)
+
+    def __str__(self) -> str:
+        from .table import render_report
+        return render_report(self)
+
+    def __repr__(self) -> str:
+        return f"<Report {self.model_name}: {len(self.rows)} rows, params={self.totals['params']:,}, macs={self.totals['macs']}>"
+
+
+# ---------------------------------------------------------------------- evaluation helpers
+def _eval(expr, subs: dict) -> int | None:
+    if expr is None:
+        return None
+    if isinstance(expr, int):
+        return expr
+    value = sympy.sympify(expr).subs(subs)
+    return int(value) if value.is_number else None
+
+
+def _bytes_of(dtype: str) -> int:
+    return _BYTES.get(dtype, 4)
+
+
+def _numel(shape, subs) -> int | None:
+    total = 1
+    for d in shape:
+        v = _eval(d, subs)
+        if v is None:
+            return None
+        total *= v
+    return total
+
+
+# ---------------------------------------------------------------------- receptive field
+def _spatial_count(t: SymbolicTensor) -> int:
+    n = t.ndim - 1
+    return n if t.dtype.startswith("int") else max(n - 1, 0)
+
+
+def _rf_step(states: list, rule: tuple, n_out_axes: int) -> list:
+    """Apply one layer's receptive-field rule to per-axis states (size, jump) or words."""
+    kind = rule[0]
+    if kind == "pointwise":
+        out = list(states)
+    elif kind == "global":
+        out = ["whole input"] * max(len(states), 1)
+    elif kind == "recurrent":
+        out = ["whole sequence so far"] + list(states[1:])
+    elif kind == "window":
+        out = []
+        windows = rule[1]
+        offset = len(states) - len(windows)
+        for i, st in enumerate(states):
+            j = i - offset
+            if j < 0 or not isinstance(st, tuple):
+                out.append(st)
+                continue
+            k, s, d = windows[j]
+            size, jump = st
+            out.append((size + d * (k - 1) * jump, jump * s))
+    else:
+        out = ["?"] * len(states)
+    if n_out_axes < len(out):
+        out = out[:n_out_axes] if n_out_axes else (["whole input"] if any(x != (1, 1) for x in out) else [])
+    while len(out) < n_out_axes:
+        out.append((1, 1))
+    return out
+
+
+def _merge_rf(all_states: list[list]) -> list:
+    n = max(len(s) for s in all_states)
+    out = []
+    for i in range(n):
+        vals = [s[i] for s in all_states if i < len(s)]
+        words = [v for v in vals if not isinstance(v, tuple)]
+        if words:
+            out.append(words[0])
+        else:
+            out.append(max(vals))
+    return out
+
+
+def _rf_display(states: list) -> tuple:
+    return tuple(s[0] if isinstance(s, tuple) else s for s in states)
+
+
+# ---------------------------------------------------------------------- masks
+def _mask_effect(layer: Layer, had: bool, has: bool) -> str:
+    if has and not had:
+        return "created"
+    if had and has:
+        return "created" if layer.mask_rule == "create" else "carried"
+    if had and not has:
+        return "consumed" if layer.mask_rule == "consume" else "dropped"
+    return "none"
+
+
+# ---------------------------------------------------------------------- the walk
+def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[Row], dict]:
+    """Rows for every node of ``model`` (graph order) and per-tensor receptive-field states."""
+    rows: list[Row] = []
+    rf: dict[int, list] = {}
+    seen_layers: dict[int, str] = {}
+    for node in model._nodes_all():
+        layer = node.layer
+        if isinstance(layer, InputLayer):
+            t = node.outputs[0]
+            rf[id(t)] = [(1, 1)] * _spatial_count(t)
+            rows.append(Row(prefix + layer.name, "InputLayer", fmt_shape(t.symbolic_shape), 0, "0", 0, "0", 0,
+                            _activation_bytes(t, subs), _rf_display(rf[id(t)]), "—", "—", "none", (),
+                            "the model's input", saved_bytes=0, macs_expr="0"))
+            continue
+        ins = node.args[0]
+        in_shapes = map_structure(lambda t: t.symbolic_shape, ins)
+        out_shapes = node.output_structure()
+        out_shapes = [t.symbolic_shape for t in out_shapes] if isinstance(out_shapes, list) else out_shapes.symbolic_shape
+        cost = _layer_cost(layer, in_shapes, out_shapes, subs, dtype)
+        shared = seen_layers.get(id(layer))
+        params = 0 if shared else (layer.count_params() if layer.built else 0)
+        seen_layers.setdefault(id(layer), prefix + layer.name)
+        in_tensors = [t for t in flatten(ins) if isinstance(t, SymbolicTensor)]
+        states = _merge_rf([rf.get(id(t), []) for t in in_tensors]) if in_tensors else []
+        for t in node.outputs:
+            rf[id(t)] = _rf_step(states, cost.rf, _spatial_count(t))
+        had = any(t.mask is not None for t in in_tensors)
+        has = any(m is not None for m in node.output_masks)
+        mask_in = ", ".join(fmt_shape(t.mask.symbolic_shape) for t in in_tensors if t.mask is not None) or "—"
+        mask_out = ", ".join(fmt_shape(m.symbolic_shape) for m in node.output_masks if m is not None) or "—"
+        act = sum(filter(None, (_activation_bytes(t, subs) for t in node.outputs))) if all(
+            _activation_bytes(t, subs) is not None for t in node.outputs) else None
+        saved = _eval(cost.saved, subs)
+        children = [_child_row(name, c, subs) for name, c in cost.children]
+        rows.append(Row(
+            prefix + layer.name + (f" (call {layer._inbound_nodes.index(node)})" if shared else ""), type(layer).__name__,
+            fmt_shape(out_shapes), params, f"{cost.params_formula} = {cost.params_numbers}" if cost.params_formula != "0" else "0",
+            _eval(cost.macs, subs), cost.macs_formula, _eval(cost.other_flops, subs), act,
+            _rf_display(rf[id(node.outputs[0])]), mask_in, mask_out, _mask_effect(layer, had, has),
+            tuple(cost.needs_fixed), cost.reads,
+            connected_to=[f"{t.node.layer.name}" for t in in_tensors], shared_with=shared, children=children,
+            macs_expr=str(cost.macs) if cost.macs is not None else "?",
+            saved_bytes=None if saved is None else saved * _bytes_of(dtype)))
+    return rows, rf
+
+
+def _child_row(name, cost, subs) -> dict:
+    return {"name": name, "params_formula": f"{cost.params_formula} = {cost.params_numbers}",
+            "macs": _eval(cost.macs, subs), "macs_formula": cost.macs_formula, "reads": cost.reads}
+
+
+def _activation_bytes(t: SymbolicTensor, subs) -> int | None:
+    n = _numel(t.symbolic_shape, subs)
+    return None if n is None else n * _bytes_of(t.dtype if t.dtype in _BYTES else "float32")
+
+
+def _layer_cost(layer, in_shapes, out_shapes, subs, dtype):
+    from ..models.model import Model
+    from ..layers.cost import Cost
+    if isinstance(layer, Model):
+        inner_rows, _ = _graph_rows(layer, subs, dtype)
+        macs = [r.macs_expr for r in inner_rows]
+        total = sum((sympy.sympify(m) for m in macs if m != "?"), sympy.Integer(0))
+        return Cost(params_formula="sum of its layers", params_numbers=f"{layer.count_params():,}",
+                    macs=None if "?" in macs else total, macs_formula="sum of its layers",
+                    other_flops=sum((r.other_flops or 0) for r in inner_rows),
+                    reads=f"runs the {len(inner_rows)}-node model '{layer.name}'", rf=("unknown",),
+                    children=[])
+    return layer.cost(in_shapes, out_shapes)
+
+
+def _peak_inference(model, rows_by_tensor: dict[int, int | None]) -> int | None:
+    """Largest sum of live activations when each output is freed after its last consumer."""
+    nodes = model._nodes_all()
+    last_use: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        for p in node.parents:
+            last_use[id(p)] = i
+    outputs = {id(t) for t in model._outputs}
+    live: dict[int, int] = {}
+    peak = 0
+    for i, node in enumerate(nodes):
+        for t in node.outputs:
+            size = rows_by_tensor.get(id(t))
+            if size is None:
+                return None
+            live[id(t)] = size
+        peak = max(peak, sum(live.values()))
+        for key in [k for k in live if last_use.get(k, -1) <= i and k not in outputs]:
+            del live[key]
+    return peak
+
+
+def analyze(model, input_shape=None, batch_size: int = 1, dtype: str = "float32") -> Report:
+    """Analyse ``model`` from its layers' cost rules (no data, no forward pass).
+
+    Args:
+        model: a built Sequential or functional Model.
+        input_shape: optional concrete input shape(s) with the batch axis, e.g. ``(8, 28, 28, 1)``;
+            variable dimensions then take these sizes.
+        batch_size: the batch size used for memory and MACs when ``input_shape`` does not give one.
+        dtype: the float type used for memory figures.
+
+    Every row's ``macs_formula`` is per sample over the named dimensions; ``macs`` is the
+    number at ``batch_size`` (``None`` while a dimension is unknown, never 0).
+    """
+    if not getattr(model, "built", False) or not model._inputs:
+        raise ValueError(f"Model '{model.name}' is not built yet: give it an Input (or call it on data) first.")
+    subs: dict = {BATCH: batch_size}
+    if input_shape is not None:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if len(shapes) != len(model._inputs):
+            raise ValueError(f"Model '{model.name}' has {len(model._inputs)} inputs; input_shape gives {len(shapes)} shapes.")
+        for t, s in zip(model._inputs, shapes):
+            s = tuple(s)
+            model._check_input_shape(t, s)
+            for sym, value in zip(t.symbolic_shape, s):
+                if not is_fixed(sym) and value is not None:
+                    subs[sym] = int(value)
+    rows, _ = _graph_rows(model, subs, dtype)
+    bytes_per = _bytes_of(dtype)
+    unique = {}
+    for w in model.weights:
+        unique[id(w)] = w
+    params = sum(w.numel() for w in unique.values())
+    trainable = sum(w.numel() for w in unique.values() if getattr(w, "requires_grad", False))
+    macs_list = [r.macs for r in rows]
+    macs = None if any(m is None for m in macs_list) else sum(macs_list)
+    known = sum(m for m in macs_list if m is not None)
+    per_tensor = {}
+    for node in model._nodes_all():
+        for t in node.outputs:
+            per_tensor[id(t)] = _activation_bytes(t, subs)
+    peak = _peak_inference(model, per_tensor)
+    saved = [r.saved_bytes for r in rows]
+    saved_total = None if any(s is None for s in saved) else sum(saved)
+    weights_b = params * bytes_per
+    train_b = trainable * bytes_per
+    training = None if saved_total is None else weights_b + train_b + 2 * train_b + saved_total
+    totals = {
+        "params": params, "trainable_params": trainable, "non_trainable_params": params - trainable,
+        "macs": macs, "macs_known_part": known, "flops": None if macs is None else 2 * macs,
+        "other_flops": None if any(r.other_flops is None for r in rows) else sum(r.other_flops for r in rows),
+        "peak_inference_activation_bytes": peak, "weights_bytes": weights_b,
+        "training_memory_bytes": training,
+        "training_memory_breakdown": {"weights": weights_b, "gradients": train_b, "optimizer_state (Adam: 2 per weight)": 2 * train_b,
+                                      "activations_saved_for_backward": saved_total},
+    }
+    dims = {str(k): v for k, v in subs.items()}
+    return Report(model.name, rows, totals, dims, subs.get(BATCH))
