@@ -166,6 +166,7 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
     rows: list[Row] = []
     rf: dict[int, list] = {}
     seen_layers: dict[int, str] = {}
+    saved_ids: set[int] = set()
     for node in model._nodes_all():
         layer = node.layer
         if isinstance(layer, InputLayer):
@@ -193,7 +194,7 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
         mask_out = ", ".join(fmt_shape(m.symbolic_shape) for m in node.output_masks if m is not None) or "—"
         act = sum(filter(None, (_activation_bytes(t, subs) for t in node.outputs))) if all(
             _activation_bytes(t, subs) is not None for t in node.outputs) else None
-        saved = _eval(cost.saved, subs)
+        saved = _saved_bytes(cost.saved, in_tensors, node.outputs, subs, dtype, saved_ids)
         children = [_child_row(name, c, subs) for name, c in cost.children]
         rows.append(Row(
             prefix + layer.name + (f" (call {layer._inbound_nodes.index(node)})" if shared else ""), type(layer).__name__,
@@ -203,8 +204,30 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
             tuple(cost.needs_fixed), cost.reads,
             connected_to=[f"{t.node.layer.name}" for t in in_tensors], shared_with=shared, children=children,
             macs_expr=str(cost.macs) if cost.macs is not None else "?",
-            saved_bytes=None if saved is None else saved * _bytes_of(dtype)))
+            saved_bytes=saved))
     return rows, rf
+
+
+def _saved_bytes(items, inputs, outputs, subs, dtype, saved_ids: set) -> int | None:
+    """Bytes autograd keeps for this layer; a tensor kept by two layers counts once."""
+    total = 0
+    for item in items:
+        if item in ("input", "output"):
+            for t in (inputs if item == "input" else outputs):
+                if id(t) in saved_ids:
+                    continue
+                saved_ids.add(id(t))
+                b = _activation_bytes(t, subs)
+                if b is None:
+                    return None
+                total += b
+        else:
+            elements, itemsize = item
+            n = _eval(elements, subs)
+            if n is None:
+                return None
+            total += n * (itemsize or _bytes_of(dtype))
+    return total
 
 
 def _child_row(name, cost, subs) -> dict:

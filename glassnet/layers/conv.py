@@ -202,14 +202,15 @@ class _BaseConv(Layer):
             reads=f"slides a {window} window over {over}" + (f" ({', '.join(extra)})" if extra else "")
                   + f", {self._mixing_text(cin, cout)}",
             rf=("window", list(zip(self.kernel_size, self.strides, self.dilation_rate))),
-            needs_fixed=("channels",), saved=numel(input_shape))
+            needs_fixed=("channels",),
+            saved=("input", "output") if activations.serialize(self.activation) != "linear" else ("input",))
 
     def _mixing_text(self, cin, cout) -> str:
         return f"mixing all {cin} input channels into each of {cout} outputs"
 
     def _torch_kernel(self, kernel: torch.Tensor) -> torch.Tensor:
-        """Keras ``(*k, in, out)`` → torch ``(out, in, *k)``."""
-        return kernel.permute(self.rank + 1, self.rank, *range(self.rank))
+        """Keras ``(*k, in, out)`` → torch ``(out, in, *k)``, contiguous (some CPU kernels need it for backward)."""
+        return kernel.permute(self.rank + 1, self.rank, *range(self.rank)).contiguous()
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.strides),

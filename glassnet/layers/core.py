@@ -105,7 +105,8 @@ class Dense(Layer):
             macs=numel(output_shape) * n, macs_formula=join(*input_shape[1:-1], n, u),
             other_flops=out * ((1 if self.use_bias else 0) + act),
             reads=f"acts on the last axis of {positions(input_shape)} with one shared {n}×{u} matrix",
-            needs_fixed=("last axis (features)",), saved=numel(input_shape))
+            needs_fixed=("last axis (features)",),
+            saved=("input", "output") if activations.serialize(self.activation) != "linear" else ("input",))
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
@@ -131,7 +132,7 @@ class Activation(Layer):
     def cost(self, input_shape, output_shape):
         name = activations.serialize(self.activation)
         return Cost(other_flops=numel(output_shape) * activations.ELEMENTWISE_FLOPS.get(name, 1),
-                    reads=f"applies {name} to every element", saved=numel(output_shape))
+                    reads=f"applies {name} to every element", saved=("output",))
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
@@ -164,7 +165,8 @@ class Dropout(Layer):
         return inputs * keep / (1 - self.rate)
 
     def cost(self, input_shape, output_shape):
-        return Cost(reads=f"zeroes a random {self.rate:g} of the elements in training (identity in inference)")
+        return Cost(reads=f"zeroes a random {self.rate:g} of the elements in training (identity in inference)",
+                    saved=((numel(input_shape), 1),) if self.rate > 0 else ())
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}

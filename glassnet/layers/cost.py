@@ -26,7 +26,7 @@ class Cost:
     reads: str = ""
     rf: tuple = ("pointwise",)       # ("window", [(k, s, d), ...]) | ("pointwise",) | ("global",) | ("recurrent",)
     needs_fixed: tuple = ()
-    saved: Any = 0                   # elements autograd keeps for backward, per call
+    saved: tuple = ()                # what autograd keeps for backward: "input", "output", (elements, itemsize)
     children: list = field(default_factory=list)  # (name, Cost) of wrapped layers
 
 
@@ -49,6 +49,10 @@ def join(*factors) -> str:
     """``64·9·(H-2)·(W-2)``: factors of 1 are left out."""
     parts = [f if isinstance(f, str) else paren(f) for f in factors if not (is_fixed(f) and f == 1)]
     return "·".join(parts) if parts else "1"
+
+
+def nonlinear(activation_name: str) -> bool:
+    return activation_name not in ("linear", "None")
 
 
 def positions(shape) -> str:

@@ -83,7 +83,7 @@ class Embedding(Layer):
     def cost(self, input_shape, output_shape):
         return Cost(params_formula="V·d", params_numbers=f"{self.input_dim}·{self.output_dim}",
                     reads=f"looks up one row of a {self.input_dim}×{self.output_dim} table per index (no arithmetic)"
-                          + ("; index 0 also creates the mask" if self.mask_zero else ""))
+                          + ("; index 0 also creates the mask" if self.mask_zero else ""), saved=("input",))
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,

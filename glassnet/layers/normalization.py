@@ -100,7 +100,7 @@ class BatchNormalization(Layer):
         c = input_shape[self.axis]
         return Cost(params_formula="4·c (2·c trainable)", params_numbers=f"4·{c}", other_flops=numel(input_shape) * 2,
                     reads=f"normalises each of the {c} channels with batch statistics (training) or moving ones",
-                    needs_fixed=(f"axis {self.axis} (channels)",), saved=numel(input_shape))
+                    needs_fixed=(f"axis {self.axis} (channels)",), saved=("input",))
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -170,7 +170,7 @@ class LayerNormalization(Layer):
         k = int(self.scale or self.rms_scaling) + int(self.center and not self.rms_scaling)
         return Cost(params_formula=f"{k}·n" if k != 1 else "n", params_numbers=f"{k}·{n}", other_flops=numel(input_shape) * 5,
                     reads=f"normalises each sample over axis {self.axis if len(self.axis) > 1 else self.axis[0]}",
-                    needs_fixed=("the normalised axes",), saved=numel(input_shape))
+                    needs_fixed=("the normalised axes",), saved=("input",))
 
     def get_config(self):
         return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],

@@ -65,7 +65,8 @@ class _Pooling(Layer):
         over = "×".join(fmt_dim(input_shape[a]) for a in self._spatial_axes())
         return Cost(other_flops=numel(output_shape) * math.prod(self.pool_size),
                     reads=f"takes the {kind} of each {window} window over {over} (stride {self.strides if self.rank > 1 else self.strides[0]}), channel by channel",
-                    rf=("window", [(p, s, 1) for p, s in zip(self.pool_size, self.strides)]), saved=numel(input_shape))
+                    rf=("window", [(p, s, 1) for p, s in zip(self.pool_size, self.strides)]),
+                    saved=("input", (numel(output_shape), 8)) if kind == "maximum" else ("input",))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -151,7 +152,7 @@ class _GlobalPooling(Layer):
     def cost(self, input_shape, output_shape):
         kind = "maximum" if isinstance(self, _GlobalMax) else "mean"
         over = "×".join(fmt_dim(input_shape[a]) for a in self._axes())
-        return Cost(other_flops=numel(input_shape), rf=("global",),
+        return Cost(other_flops=numel(input_shape), rf=("global",), saved=("input", "output") if kind == "maximum" else (),
                     reads=f"takes the {kind} over all {over} positions of each channel, so any size gives one vector")
 
     def get_config(self):

@@ -128,7 +128,7 @@ class Bidirectional(Layer):
                     macs=inner.macs * 2, macs_formula=f"2·{inner.macs_formula}", other_flops=inner.other_flops * 2,
                     reads=f"runs one copy forwards and one backwards over time, merged by {self.merge_mode}: " + inner.reads,
                     rf=("global",) if self.return_sequences else ("recurrent",), needs_fixed=inner.needs_fixed,
-                    saved=inner.saved * 2, children=[(self.forward_layer.name, inner), (self.backward_layer.name, inner)])
+                    saved=tuple(inner.saved) * 2, children=[(self.forward_layer.name, inner), (self.backward_layer.name, inner)])
 
     @classmethod
     def from_config(cls, config):
