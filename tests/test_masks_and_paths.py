@@ -77,7 +77,9 @@ def test_paths_agree(cls, config):
     x = torch.randn(4, 7, 3)
     layer(x)
     results = {}
-    for path, mask in (("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None)):
+    paths = [("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None)]
+    if cls is layers.LSTM:
+        paths.append(("sequence", RIGHT))
         layer.path = path.replace("_nomask", "")
         xi = x.clone().requires_grad_(True)
         out = layer(xi, mask=mask)
@@ -87,7 +89,7 @@ def test_paths_agree(cls, config):
         for w in layer.trainable_weights:
             w.grad = None
     layer.path = None
-    for a, b in (("fused", "loop_nomask"), ("packed", "loop")):
+    for a, b in (("fused", "loop_nomask"), ("packed", "loop")) + ((("sequence", "loop"),) if cls is layers.LSTM else ()):
         for oa, ob in zip(results[a][0], results[b][0]):
             torch.testing.assert_close(oa, ob, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(results[a][1], results[b][1], rtol=1e-5, atol=1e-6)
@@ -102,7 +104,8 @@ def test_path_choice():
     right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
     left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
     assert layer._choose_path(None, None) == "fused"
-    assert layer._choose_path(right, None) == "packed"
+    assert layer._choose_path(right, None) == "sequence"  # LSTM on the CPU: the hand-written BPTT kernel
+    assert layers.GRU(3)._choose_path(right, None) == "packed"
     assert layer._choose_path(left, None) == "loop"
     assert layers.LSTM(3, activation="relu")._choose_path(None, None) == "loop"
     with pytest.raises(gn.ConfigError, match="packed path only with a right-padded mask"):

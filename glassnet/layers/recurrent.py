@@ -24,6 +24,7 @@ from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .core import check_unsupported
 from .cost import Cost, join
+from .sequence_kernel import lstm_sequence
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "RNNBase"]
 
@@ -330,11 +331,13 @@ class RNNBase(Layer):
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
-        path = self._choose_path(mask, rec_mask)
+        path = self._choose_path(mask, rec_mask, x)
         if path == "fused":
             seq, last, states = self._run_fused(x, states, training)
         elif path == "packed":
             seq, last, states = self._run_packed(x, mask, states, training)
+        elif path == "sequence":
+            seq, last, states = self._run_sequence(x, mask, states)
         else:
             seq, last, states = self._run_loop(x, mask, states, rec_mask)
         if self.stateful:
@@ -342,21 +345,26 @@ class RNNBase(Layer):
         output = seq if self.return_sequences else last
         return [output, *states] if self.return_state else output
 
-    def _choose_path(self, mask, rec_mask) -> str:
+    def _choose_path(self, mask, rec_mask, x=None) -> str:
         fused_ok = self.cell._fused_ok() and rec_mask is None
         right_padded = mask is not None and not bool((mask[:, 1:] & ~mask[:, :-1]).any())
+        sequence_ok = isinstance(self.cell, LSTMCell) and fused_ok and (x is None or x.device.type == "cpu")
         if self.path is not None:
             wanted = self.path
             if wanted == "fused" and (mask is not None or not fused_ok):
                 raise ConfigError(self._error("cannot use the fused path with a mask or this configuration"))
-            if wanted == "packed" and (not right_padded or not fused_ok):
-                raise ConfigError(self._error("can use the packed path only with a right-padded mask"))
+            if wanted in ("packed", "sequence") and (not right_padded or not fused_ok):
+                raise ConfigError(self._error(f"can use the {wanted} path only with a right-padded mask"))
+            if wanted == "sequence" and not sequence_ok:
+                raise ConfigError(self._error("can use the sequence path only for LSTM on the CPU"))
             return wanted
         if not fused_ok:
             return "loop"
         if mask is None:
             return "fused"
-        return "packed" if right_padded else "loop"
+        if not right_padded:
+            return "loop"
+        return "sequence" if sequence_ok else "packed"
 
     def _call_fused(self, data, hx, training, batch_sizes=None):
         cell = self.cell
@@ -381,6 +389,33 @@ class RNNBase(Layer):
         hx = [s.index_select(0, packed.sorted_indices) for s in states]
         data, new = self._call_fused(packed.data, hx, training, packed.batch_sizes)
         new = [s.index_select(0, packed.unsorted_indices) for s in new]
+        out = None
+        if self.return_sequences:
+            out, _ = pad_packed_sequence(packed._replace(data=data), batch_first=True, total_length=T)
+        return self._finish_right_padded(out, new, mask, states, empty)
+
+    def _run_sequence(self, x, mask, states):
+        """Right-padded LSTM on the CPU: one autograd node for the whole sequence (sequence_kernel)."""
+        B, T = x.shape[0], x.shape[1]
+        lengths = mask.sum(dim=1)
+        empty = lengths == 0
+        steps = int(lengths.max()) if B else 0
+        if steps == 0:
+            out = x.new_zeros(B, T, self.units) if self.return_sequences else None
+            return self._finish_right_padded(out, list(states), mask, states, empty)
+        xp = self.cell.project(x[:, :steps])
+        hs, cs = lstm_sequence(xp, self.cell.recurrent_kernel, states[0], states[1])
+        idx, rows = (lengths - 1).clamp(min=0), torch.arange(B, device=x.device)
+        new = [hs[idx, rows], cs[idx, rows]]
+        out = None
+        if self.return_sequences:
+            out = hs.transpose(0, 1)
+            if steps < T:
+                out = F.pad(out, (0, 0, 0, T - steps))
+        return self._finish_right_padded(out, new, mask, states, empty)
+
+    def _finish_right_padded(self, out, new, mask, states, empty):
+        """Keras semantics for a right-padded batch from per-row final states and raw outputs."""
         has_empty = bool(empty.any())
         if has_empty:
             new = [torch.where(empty[:, None], s0, s) for s0, s in zip(states, new)]
@@ -389,8 +424,7 @@ class RNNBase(Layer):
         else:
             last = torch.where(empty[:, None], torch.zeros_like(new[0]), new[0]) if has_empty else new[0]
         seq = None
-        if self.return_sequences:
-            out, _ = pad_packed_sequence(packed._replace(data=data), batch_first=True, total_length=T)
+        if out is not None:
             fill = torch.zeros_like(last) if self.zero_output_for_mask else last
             seq = torch.where(mask[..., None], out, fill[:, None, :])
         return seq, last, new

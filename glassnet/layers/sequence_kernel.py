@@ -1,0 +1,90 @@
+"""A CPU kernel for an LSTM over a right-padded batch, with hand-written backpropagation through time.
+
+torch's CPU LSTM records every step as several autograd nodes, so its backward pass walks
+thousands of small nodes per batch. Here the whole sequence is one autograd node:
+
+* the input projection ``x @ kernel + bias`` for all steps is done by the caller (one matmul,
+  ordinary autograd);
+* forward: per step one ``addmm`` and a few element-wise ops writing into preallocated buffers;
+* backward: every activation derivative for all steps in a few whole-tensor ops, then per step
+  a handful of element-wise ops and one matmul; ``d recurrent_kernel`` is one matmul at the end.
+
+The whole batch runs for ``steps`` = the longest row. A row that ended earlier keeps computing
+past its end, but nothing reads those values: the caller takes each row's state at its last real
+step and masks the sequence output, so their gradients are zero and never reach real steps.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["lstm_sequence"]
+
+
+class _LSTMSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, R, h0, c0):
+        B, steps, G = xp.shape
+        d = G // 4
+        gates = xp.new_empty(steps, B, G)
+        cs = xp.new_empty(steps, B, d)
+        hs = xp.new_empty(steps, B, d)
+        g4 = gates.view(steps, B, 4, d)
+        gates_l, cs_l, hs_l, xp_l = gates.unbind(0), cs.unbind(0), hs.unbind(0), xp.unbind(1)
+        i_l, f_l, g_l, o_l = (g4[:, :, k].unbind(0) for k in range(4))
+        tmp = xp.new_empty(B, d)
+        h, c = h0, c0
+        for t in range(steps):
+            gt = gates_l[t]
+            torch.addmm(xp_l[t], h, R, out=gt)
+            torch.tanh(g_l[t], out=tmp)
+            torch.sigmoid(gt, out=gt)
+            g_l[t].copy_(tmp)
+            ct = cs_l[t]
+            torch.mul(f_l[t], c, out=ct)
+            ct.addcmul_(i_l[t], g_l[t])
+            torch.tanh(ct, out=tmp)
+            torch.mul(o_l[t], tmp, out=hs_l[t])
+            h, c = hs_l[t], ct
+        ctx.save_for_backward(R, gates, cs, hs, h0, c0)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dhs, dcs):
+        R, gates, cs, hs, h0, c0 = ctx.saved_tensors
+        steps, B, d = hs.shape
+        g4 = gates.view(steps, B, 4, d)
+        i, f, g, o = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]
+        tc = torch.tanh(cs)
+        cprev = torch.cat([c0.unsqueeze(0), cs[:-1]], dim=0)
+        # d(pre-activation) = upstream · activation'; the per-step factors that do not depend on the
+        # recurrence are computed here for every step at once
+        p = torch.stack([g * i * (1 - i), cprev * f * (1 - f), i * (1 - g * g)], dim=2)  # × dc_t
+        q = tc * o * (1 - o)                                                             # × dh_t
+        odtc = o * (1 - tc * tc)
+        dxp = gates.new_empty(steps, B, 4 * d)
+        d4 = dxp.view(steps, B, 4, d)
+        dz3_l, dzo_l, dxp_l = d4[:, :, :3].unbind(0), d4[:, :, 3].unbind(0), dxp.unbind(0)
+        p_l, q_l, odtc_l, f_l = p.unbind(0), q.unbind(0), odtc.unbind(0), f.unbind(0)
+        dhs_l, dcs_l = dhs.unbind(0), dcs.unbind(0)
+        dh = torch.zeros(B, d, dtype=hs.dtype, device=hs.device)
+        dc = torch.zeros(B, d, dtype=hs.dtype, device=hs.device)
+        RT = R.t()
+        for t in range(steps - 1, -1, -1):
+            dht = dh + dhs_l[t]
+            dct = dc + dcs_l[t]
+            dct.addcmul_(dht, odtc_l[t])
+            torch.mul(dct.unsqueeze(1), p_l[t], out=dz3_l[t])
+            torch.mul(dht, q_l[t], out=dzo_l[t])
+            dh = torch.mm(dxp_l[t], RT)
+            dc = dct.mul_(f_l[t])
+        hprev = torch.cat([h0.unsqueeze(0), hs[:-1]], dim=0)
+        dR = hprev.reshape(-1, d).t() @ dxp.reshape(-1, 4 * d)
+        return dxp.transpose(0, 1), dR, dh, dc
+
+
+def lstm_sequence(xp: torch.Tensor, R: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
+    """All hidden and cell states, time-major ``(steps, B, d)`` each, of an LSTM whose input
+    projection ``xp`` is ``(B, steps, 4d)`` (gate order i, f, c, o) and recurrent kernel ``R`` ``(d, 4d)``."""
+    return _LSTMSequence.apply(xp, R, h0, c0)
