@@ -80,6 +80,7 @@ def test_paths_agree(cls, config):
     paths = [("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None)]
     if cls is layers.LSTM:
         paths.append(("sequence", RIGHT))
+    for path, mask in paths:
         layer.path = path.replace("_nomask", "")
         xi = x.clone().requires_grad_(True)
         out = layer(xi, mask=mask)
