@@ -108,7 +108,10 @@ def get(identifier) -> Initializer | Callable:
         key = identifier.lower()
         key = _ALIASES.get(key.replace("_", ""), key)
         if key in _FACTORIES:
-            return _FACTORIES[key](**config)
+            import inspect
+            factory = _FACTORIES[key]
+            accepted = inspect.signature(factory).parameters
+            return factory(**{k: v for k, v in config.items() if k in accepted})
         known = ", ".join(sorted(_FACTORIES))
         raise ValueError(f"Unknown initializer {identifier!r}. Known initializers: {known}.")
     raise TypeError(f"An initializer must be a name or a callable. Received: {identifier!r}")

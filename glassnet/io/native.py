@@ -157,7 +157,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True):
         config = _json(z, "config.json", path)
         if not isinstance(config, dict):
             raise FileFormatError(f"{path}: config.json is not a model config.")
-        model = deserialize_model(config, custom_objects)
+        model = deserialize_model(config, custom_objects, source=path)
         _assign(model, _tensors(z, "model.safetensors", path), path)
     return model
 

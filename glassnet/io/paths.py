@@ -29,7 +29,7 @@ def _walk(layer: Layer, prefix: str, out: dict[str, torch.Tensor]) -> None:
             base = to_snake_case(type(sub).__name__)
             name = base if counts[base] == 0 else f"{base}_{counts[base]}"
             counts[base] += 1
-            _walk(sub, f"{prefix}layers/{name}", out)
+            _walk(sub, f"{prefix}/layers/{name}" if prefix else f"layers/{name}", out)
         return
     for i, w in enumerate(_own(layer)):
         out[f"{prefix}/vars/{i}"] = w

@@ -134,12 +134,14 @@ class Bidirectional(Layer):
     def from_config(cls, config):
         from ..io.serialization import deserialize_layer
         config = dict(config)
-        return cls(deserialize_layer(config.pop("layer")), **config)
+        for key in ("layer", "backward_layer"):
+            if isinstance(config.get(key), dict):
+                config[key] = deserialize_layer(config[key])
+        return cls(config.pop("layer"), **config)
 
     def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": {"class_name": type(self.forward_layer).__name__,
-                          "config": {**self.forward_layer.get_config(), "name": self.forward_layer.name[len("forward_"):]}}}
+                "layer": _serialize_inner(self.forward_layer, self.forward_layer.name[len("forward_"):])}
 
 
 class TimeDistributed(Layer):
@@ -199,8 +201,16 @@ class TimeDistributed(Layer):
     def from_config(cls, config):
         from ..io.serialization import deserialize_layer
         config = dict(config)
-        return cls(deserialize_layer(config.pop("layer")), **config)
+        layer = config.pop("layer")
+        return cls(deserialize_layer(layer) if isinstance(layer, dict) else layer, **config)
 
     def get_config(self):
-        return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
-                                                  "config": self.layer.get_config()}}
+        return {**super().get_config(), "layer": _serialize_inner(self.layer)}
+
+
+def _serialize_inner(layer, name=None) -> dict:
+    from ..io.serialization import serialize_layer
+    spec = serialize_layer(layer)
+    if name is not None:
+        spec["config"] = {**spec["config"], "name": name}
+    return spec

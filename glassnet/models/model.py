@@ -225,21 +225,22 @@ class Model(TrainingMixin, Layer):
 
     # ------------------------------------------------------------------ files
     def save(self, filepath, overwrite: bool = True, _training_state: bool = False) -> None:
-        """Save architecture and weights (``.glassnet``: JSON config + safetensors), atomically."""
+        """Save architecture and weights, atomically: ``.keras`` and ``.h5`` in Keras's formats (Keras 3
+        loads them), anything else in the native format (JSON config + safetensors)."""
         import os
-        from ..io.native import save_model
+        from ..io import save_model
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False.")
         save_model(self, filepath, _training_state=_training_state)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Save the weights only (one safetensors file), atomically."""
-        from ..io.native import save_weights
+        """Save the weights only, atomically: ``.weights.h5`` in Keras's layout, else safetensors."""
+        from ..io import save_weights
         save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
-        """Load weights saved by ``save_weights`` or ``save`` (shapes must match)."""
-        from ..io.native import load_weights
+        """Load weights from ``.weights.h5``, legacy ``.h5``, safetensors or ``.glassnet`` (shapes must match)."""
+        from ..io import load_weights
         load_weights(self, filepath)
 
 

@@ -1,0 +1,260 @@
+"""Keras model files both ways. Keras 3 (torch backend) builds each model, gives it random
+non-constant weights and saves it; glassnet loads it (same params, shapes and outputs); glassnet
+saves it again and Keras loads that file and predicts the same."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import glassnet as gn
+
+
+def _m(keras, layers_fn, shape, dtype="float32"):
+    inp = keras.Input(shape, dtype=dtype)
+    return keras.Model(inp, layers_fn(keras.layers, inp))
+
+
+def _seq(keras, shape, *layers_fn):
+    return keras.Sequential([keras.Input(shape)] + [f(keras.layers) for f in layers_fn])
+
+
+def _two_in_two_out(keras):
+    L = keras.layers
+    a, b = keras.Input((6, 4), name="seq_a"), keras.Input((6, 4), name="seq_b")
+    shared = L.LSTM(5, return_sequences=True, name="shared_lstm")
+    sa, sb = shared(a), shared(b)
+    o1 = L.Dense(1, name="score")(L.GlobalAveragePooling1D()(L.Concatenate()([sa, sb])))
+    o2 = L.Dense(3, activation="softmax", name="probs")(L.Add()([sa, sb]))
+    return keras.Model([a, b], [o1, o2])
+
+
+def _nested(keras):
+    L = keras.layers
+    inner = keras.Sequential([keras.Input((8,)), L.Dense(6, activation="relu"), L.Dense(3)], name="inner")
+    inp = keras.Input((8,))
+    return keras.Model(inp, L.Dense(2)(inner(inp)))
+
+
+MODELS = {
+    "dense_mlp": lambda k: _seq(k, (12,), lambda L: L.Dense(16, activation="relu"), lambda L: L.Dropout(0.2),
+                                lambda L: L.Dense(3, activation="softmax")),
+    "cnn_strided_dilated": lambda k: _seq(k, (16, 16, 3), lambda L: L.Conv2D(8, 3, strides=2, padding="same"),
+                                          lambda L: L.Conv2D(8, 3, dilation_rate=2, activation="relu"),
+                                          lambda L: L.MaxPooling2D(), lambda L: L.Flatten(), lambda L: L.Dense(4)),
+    "cnn_grouped": lambda k: _seq(k, (10, 10, 8), lambda L: L.Conv2D(16, 3, groups=4), lambda L: L.AveragePooling2D(2),
+                                  lambda L: L.GlobalMaxPooling2D(), lambda L: L.Dense(2)),
+    "depthwise_separable": lambda k: _seq(k, (12, 12, 4), lambda L: L.DepthwiseConv2D(3, depth_multiplier=2),
+                                          lambda L: L.SeparableConv2D(6, 3, padding="same", depth_multiplier=2),
+                                          lambda L: L.GlobalAveragePooling2D(), lambda L: L.Dense(3)),
+    "variable_size_images": lambda k: _m(k, lambda L, x: L.Dense(5)(L.GlobalAveragePooling2D()(
+        L.Conv2D(8, 3, activation="relu")(L.BatchNormalization()(x)))), (None, None, 3)),
+    "batchnorm_layernorm": lambda k: _seq(k, (7, 5), lambda L: L.BatchNormalization(), lambda L: L.LayerNormalization(),
+                                          lambda L: L.Dense(2)),
+    "conv1d_causal": lambda k: _seq(k, (20, 3), lambda L: L.Conv1D(6, 3, padding="causal", dilation_rate=2),
+                                    lambda L: L.MaxPooling1D(2), lambda L: L.GlobalAveragePooling1D(), lambda L: L.Dense(1)),
+    "lstm_stack": lambda k: _seq(k, (9, 3), lambda L: L.LSTM(6, return_sequences=True), lambda L: L.LSTM(4),
+                                 lambda L: L.Dense(1)),
+    "gru_both_biases": lambda k: _seq(k, (9, 3), lambda L: L.GRU(5, return_sequences=True),
+                                      lambda L: L.GRU(4, reset_after=False), lambda L: L.Dense(2)),
+    "simple_rnn": lambda k: _seq(k, (9, 3), lambda L: L.SimpleRNN(7), lambda L: L.Dense(1)),
+    "bidirectional": lambda k: _seq(k, (8, 4), lambda L: L.Bidirectional(L.LSTM(5, return_sequences=True)),
+                                    lambda L: L.Bidirectional(L.GRU(3), merge_mode="sum"), lambda L: L.Dense(2)),
+    "time_distributed": lambda k: _seq(k, (5, 6, 6, 2), lambda L: L.TimeDistributed(L.Conv2D(3, 3)),
+                                       lambda L: L.TimeDistributed(L.Flatten()), lambda L: L.LSTM(4), lambda L: L.Dense(1)),
+    "embedding_mask_right": lambda k: _m(k, lambda L, x: L.Dense(1)(L.LSTM(6)(L.Embedding(30, 5, mask_zero=True)(x))),
+                                         (None,), "int32"),
+    "embedding_mask_seq": lambda k: _m(k, lambda L, x: L.TimeDistributed(L.Dense(2))(
+        L.GRU(4, return_sequences=True)(L.Embedding(30, 5, mask_zero=True)(x))), (None,), "int32"),
+    "masking_bidirectional": lambda k: _m(k, lambda L, x: L.Dense(1)(L.GlobalAveragePooling1D()(
+        L.Bidirectional(L.LSTM(4, return_sequences=True))(L.Masking()(x)))), (None, 3)),
+    "two_inputs_two_outputs_shared": _two_in_two_out,
+    "nested_model": _nested,
+    "merges": lambda k: _m(k, lambda L, x: L.Dense(2)(L.Concatenate()([
+        L.Subtract()([L.Dense(4)(x), L.Dense(4)(x)]), L.Multiply()([L.Dense(4)(x), L.Dense(4)(x)]),
+        L.Average()([L.Dense(4)(x), L.Dense(4)(x)])])), (6,)),
+    "reshape_permute": lambda k: _seq(k, (6, 4), lambda L: L.Reshape((4, 6)), lambda L: L.Permute((2, 1)),
+                                      lambda L: L.Activation("gelu"), lambda L: L.Flatten(), lambda L: L.Dense(2)),
+    "dense_on_images_1x1": lambda k: _seq(k, (5, 5, 8), lambda L: L.Dense(1), lambda L: L.Reshape((25,))),
+    "pooling_same": lambda k: _seq(k, (9, 9, 2), lambda L: L.MaxPooling2D(3, 2, padding="same"),
+                                   lambda L: L.AveragePooling2D(3, 2, padding="same"), lambda L: L.Flatten()),
+}
+
+
+def _inputs(keras_model, rng):
+    import keras
+    xs = []
+    for t in keras_model.inputs:
+        shape = [3] + [d if d is not None else 7 for d in t.shape[1:]]
+        if "int" in str(t.dtype):
+            x = rng.integers(1, 30, size=shape)
+            x[1, 4:] = 0   # right-padded
+            x[2, :3] = 0   # left-padded
+            if x.shape[1] > 5:
+                x[0, 2:4] = 0  # a gap in the middle
+            xs.append(x.astype(np.int32))
+        else:
+            x = rng.standard_normal(shape).astype(np.float32)
+            if len(shape) == 3 and any(isinstance(l, keras.layers.Masking) for l in keras_model.layers):
+                x[1, 5:] = 0
+                x[2, :2] = 0
+                x[0, 3] = 0
+            xs.append(x)
+    return xs
+
+
+def _randomise(keras_model, rng):
+    ws = []
+    for v in keras_model.weights:
+        shape = tuple(v.shape)
+        ws.append((rng.uniform(0.5, 1.5, shape) if "variance" in v.path else rng.standard_normal(shape) * 0.4).astype(np.float32))
+    keras_model.set_weights(ws)
+
+
+def _keras_predict(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    return out if isinstance(out, list) else [out]
+
+
+def _gn_predict(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    return out if isinstance(out, list) else [out]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_keras_file_loads_and_saves_back(keras, name, tmp_path):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    km = MODELS[name](keras)
+    _randomise(km, rng)
+    xs = _inputs(km, rng)
+    expected = _keras_predict(km, xs)
+    path = str(tmp_path / f"{name}.keras")
+    km.save(path)
+    g = gn.load_model(path)
+    assert g.count_params() == km.count_params()
+    k_shape = km.output_shape if isinstance(km.output_shape, list) else [km.output_shape]
+    g_shape = g.output_shape if isinstance(g.output_shape, list) else [g.output_shape]
+    assert [tuple(s) for s in g_shape] == [tuple(s) for s in k_shape]
+    for a, b in zip(_gn_predict(g, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    back = str(tmp_path / f"{name}_from_glassnet.keras")
+    g.save(back)
+    k2 = keras.models.load_model(back)
+    assert k2.count_params() == km.count_params()
+    for a, b in zip(_keras_predict(k2, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm_stack", "two_inputs_two_outputs_shared", "bidirectional", "cnn_grouped",
+                                  "embedding_mask_right", "nested_model"])
+def test_legacy_h5_both_ways(keras, name, tmp_path):
+    rng = np.random.default_rng(1)
+    km = MODELS[name](keras)
+    _randomise(km, rng)
+    xs = _inputs(km, rng)
+    expected = _keras_predict(km, xs)
+    path = str(tmp_path / f"{name}.h5")
+    km.save(path)
+    g = gn.load_model(path)
+    for a, b in zip(_gn_predict(g, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    back = str(tmp_path / "back.h5")
+    g.save(back)
+    k2 = keras.models.load_model(back, compile=False)
+    for a, b in zip(_keras_predict(k2, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_weights_h5_both_ways(keras, tmp_path):
+    rng = np.random.default_rng(2)
+    km = MODELS["gru_both_biases"](keras)
+    _randomise(km, rng)
+    xs = _inputs(km, rng)
+    km.save_weights(str(tmp_path / "k.weights.h5"))
+    g = gn.Sequential([gn.Input((9, 3)), gn.layers.GRU(5, return_sequences=True), gn.layers.GRU(4, reset_after=False),
+                       gn.layers.Dense(2)])
+    g.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(_gn_predict(g, xs)[0], _keras_predict(km, xs)[0], rtol=1e-5, atol=1e-5)
+    g.save_weights(tmp_path / "g.weights.h5")
+    k2 = MODELS["gru_both_biases"](keras)
+    k2.load_weights(str(tmp_path / "g.weights.h5"))
+    np.testing.assert_allclose(_keras_predict(k2, xs)[0], _keras_predict(km, xs)[0], rtol=1e-6)
+
+
+def test_keras2_era_config_is_tolerated(tmp_path):
+    """batch_input_shape on the first layer and time_major: false, as Keras 2 wrote them."""
+    import json
+    import zipfile
+    import h5py
+    config = {"class_name": "Sequential", "config": {"name": "old", "layers": [
+        {"class_name": "LSTM", "config": {"name": "lstm", "units": 3, "batch_input_shape": [None, 5, 2],
+                                          "time_major": False, "return_sequences": False, "implementation": 2}},
+        {"class_name": "Dense", "config": {"name": "dense", "units": 1, "activation": "linear"}}]}}
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = np.array([b"lstm", b"dense"])
+        rng = np.random.default_rng(0)
+        shapes = {"lstm": [(2, 12), (3, 12), (12,)], "dense": [(3, 1), (1,)]}
+        for lname, shp in shapes.items():
+            names = [f"{lname}/w{i}:0".encode() for i in range(len(shp))]
+            mw.create_group(lname).attrs["weight_names"] = np.array(names)
+            for n, s in zip(names, shp):
+                mw[lname].create_dataset(n.decode(), data=rng.standard_normal(s).astype(np.float32))
+    model = gn.load_model(path)
+    assert model.output_shape == (None, 1) and model.count_params() == 4 * 3 * 5 + 12 + 4
+    assert not np.allclose(model.predict(np.ones((1, 5, 2), np.float32)), 0)
+
+
+def test_compile_config_restored(keras, tmp_path):
+    km = MODELS["dense_mlp"](keras)
+    km.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+    km.save(str(tmp_path / "c.keras"))
+    g = gn.load_model(tmp_path / "c.keras")
+    assert g.learning_rate == pytest.approx(0.05) and isinstance(g.optimizer, torch.optim.SGD)
+    assert gn.load_model(tmp_path / "c.keras", compile=False).__dict__.get("_compiled") is None
+
+
+def test_lambda_bytecode_refused_unless_unsafe(keras, tmp_path):
+    inp = keras.Input((3,))
+    km = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0, output_shape=(3,))(keras.layers.Dense(3)(inp)))
+    path = str(tmp_path / "lam.keras")
+    km.save(path)
+    with pytest.raises(gn.FileFormatError, match=r"Lambda layer 'lambda.*' holds Python bytecode\. Loading it would run "
+                                                 r"code from the file, so it is refused\. Pass safe_mode=False"):
+        gn.load_model(path)
+    g = gn.load_model(path, safe_mode=False)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(g.predict(x), km.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_named_function_only_from_custom_objects(tmp_path):
+    import json
+    import zipfile
+    cfg = {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "name": "i"}},
+        {"class_name": "Lambda", "config": {"name": "lam", "function": {"module": "builtins", "class_name": "function",
+                                                                         "config": "double"}, "output_shape": [3]}}]}}
+    path = tmp_path / "named.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(cfg))
+        import h5py, io
+        buf = io.BytesIO()
+        with h5py.File(buf, "w") as f:
+            f.create_group("vars")
+        z.writestr("model.weights.h5", buf.getvalue())
+    with pytest.raises(gn.FileFormatError, match=r"Lambda layer 'lam' uses the function 'double'; pass it in custom_objects"):
+        gn.load_model(path)
+    m = gn.load_model(path, custom_objects={"double": lambda t: t * 2})
+    np.testing.assert_allclose(m.predict(np.ones((1, 3), np.float32)), 2.0)
+
+
+def test_cli_summary_of_keras_file(keras, tmp_path, capsys):
+    from glassnet.cli import main
+    km = MODELS["embedding_mask_right"](keras)
+    path = str(tmp_path / "m.keras")
+    km.save(path)
+    assert main(["summary", path]) == 0
+    out = capsys.readouterr().out
+    assert "4·d·(n+d) + 4·d = 4·6·(5+6) + 4·6" in out and "created" in out and "consumed" in out
