@@ -14,11 +14,28 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     """Load a model from ``.glassnet``, ``.keras`` or legacy ``.h5`` (no code from the file is run).
 
     Lambda layers stored as Python bytecode are refused unless ``safe_mode=False``; functions named
-    in a file are looked up only in ``custom_objects``. A malformed file raises ``FileFormatError``.
+    in a file are looked up only in ``custom_objects``. A malformed file raises ``FileFormatError``
+    naming the file and what is wrong; the weights a config asks for are capped by the file's size.
     """
     path = os.fspath(filepath)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path}")
+    from ..layers.base import WEIGHT_BUDGET
+    token = WEIGHT_BUDGET.set([os.path.getsize(path), path])
+    try:
+        return _load_model(path, custom_objects, compile, safe_mode)
+    except (FileFormatError, MemoryError):
+        raise
+    except RecursionError as exc:
+        raise FileFormatError(f"{path}: the model config is nested too deeply.") from exc
+    except Exception as exc:
+        # the file is the untrusted side: whatever in it could not be interpreted is a format error
+        raise FileFormatError(f"{path}: the model cannot be built from this file ({type(exc).__name__}: {exc}).") from exc
+    finally:
+        WEIGHT_BUDGET.reset(token)
+
+
+def _load_model(path, custom_objects, compile, safe_mode):
     from .keras_format import is_hdf5, load_keras, load_legacy_h5
     if is_hdf5(path):
         return load_legacy_h5(path, custom_objects, safe_mode, compile)

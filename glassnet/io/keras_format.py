@@ -36,6 +36,24 @@ def _h5py():
     return h5py
 
 
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError, UnicodeDecodeError)
+
+
+class _H5Guard:
+    """Turns any error HDF5 raises while reading a damaged file into FileFormatError naming the file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and not isinstance(exc, FileFormatError) and isinstance(exc, _H5_ERRORS):
+            raise FileFormatError(f"{self.path}: damaged HDF5 content ({type(exc).__name__}: {exc}).") from exc
+        return False
+
+
 def is_hdf5(path: str) -> bool:
     with open(path, "rb") as f:
         return f.read(8) == b"\x89HDF\r\n\x1a\n"
@@ -115,7 +133,7 @@ def _write_paths(f, model) -> None:
 
 def load_weights_h5(model, path: str) -> None:
     """``model.load_weights("x.weights.h5")`` (Keras layout) or legacy ``.h5`` weights by layer order."""
-    with _open_h5(path, path) as f:
+    with _H5Guard(path), _open_h5(path, path) as f:
         if "model_weights" in f or "layer_names" in f.attrs:
             _load_legacy_weights(model, f["model_weights"] if "model_weights" in f else f, path)
             return
@@ -143,7 +161,7 @@ def load_keras(path: str, custom_objects=None, safe_mode: bool = True, compile: 
         raw = _read_member(z, "config.json", path, MAX_JSON_BYTES)
         try:
             config = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise FileFormatError(f"{path}: config.json is not valid JSON ({exc}).") from exc
         if not isinstance(config, dict) or config.get("class_name") not in ("Sequential", "Functional", "Model"):
             raise FileFormatError(f"{path}: config.json is not a Keras model config (class_name "
@@ -152,7 +170,7 @@ def load_keras(path: str, custom_objects=None, safe_mode: bool = True, compile: 
         if "model.weights.h5" not in names:
             raise FileFormatError(f"{path}: the archive has no model.weights.h5.")
         data = _read_member(z, "model.weights.h5", path, MAX_MEMBER_BYTES)
-    with _open_h5(io.BytesIO(data), path) as f:
+    with _H5Guard(path), _open_h5(io.BytesIO(data), path) as f:
         _assign(model, _read_paths(f, model, path))
     if compile:
         _maybe_compile(model, config.get("compile_config"))
@@ -231,13 +249,13 @@ def _attr_json(f, name: str, path: str):
         raise FileFormatError(f"{path}: the '{name}' attribute is not a JSON string of a sane size.")
     try:
         return json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise FileFormatError(f"{path}: the '{name}' attribute is not valid JSON ({exc}).") from exc
 
 
 def load_legacy_h5(path: str, custom_objects=None, safe_mode: bool = True, compile: bool = True):
     from .serialization import deserialize_model
-    with _open_h5(path, path) as f:
+    with _H5Guard(path), _open_h5(path, path) as f:
         config = _attr_json(f, "model_config", path)
         if not isinstance(config, dict):
             raise FileFormatError(f"{path}: an HDF5 file without a model_config: load it with model.load_weights().")

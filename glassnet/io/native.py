@@ -100,8 +100,13 @@ def _read_member(z: zipfile.ZipFile, name: str, path: str, limit: int = MAX_MEMB
         raise FileFormatError(f"{path}: the archive has no '{name}'.") from None
     if info.file_size > limit:
         raise FileFormatError(f"{path}: '{name}' claims {info.file_size} bytes, more than the {limit} allowed.")
-    with z.open(info) as f:
-        data = f.read(limit + 1)
+    try:
+        with z.open(info) as f:
+            data = f.read(limit + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise FileFormatError(f"{path}: '{name}' cannot be read from the archive ({type(exc).__name__}: {exc}).") from exc
+    except Exception as exc:  # zlib/bz2/lzma errors from damaged compressed members
+        raise FileFormatError(f"{path}: '{name}' is damaged ({type(exc).__name__}: {exc}).") from exc
     if len(data) > limit:
         raise FileFormatError(f"{path}: '{name}' is larger than the {limit} bytes allowed.")
     return data
@@ -120,7 +125,7 @@ def _json(z, name, path):
     raw = _read_member(z, name, path, MAX_JSON_BYTES)
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FileFormatError(f"{path}: '{name}' is not valid JSON ({exc}).") from exc
 
 

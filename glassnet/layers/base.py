@@ -10,7 +10,9 @@ and ``compute_mask_shape`` (on symbolic shapes); models pass masks beside tensor
 """
 from __future__ import annotations
 
+import contextvars
 import inspect
+import math
 import re
 import warnings
 from collections import Counter
@@ -27,6 +29,10 @@ from ..errors import ConfigError, ShapeError, layer_message
 __all__ = ["Layer", "to_snake_case", "unique_name", "reset_names", "MASK_DROP_WARNING"]
 
 _NAME_COUNTS: Counter = Counter()
+
+# While a model file is being read, the weights its config asks for may not exceed what the file
+# could hold (set by the loaders); a hostile config cannot make glassnet allocate unbounded memory.
+WEIGHT_BUDGET: contextvars.ContextVar = contextvars.ContextVar("glassnet_weight_budget", default=None)
 
 MASK_DROP_WARNING = (
     "Layer '{name}' (of type {cls}) was passed an input with a mask attached to it. However, this layer "
@@ -90,7 +96,17 @@ class Layer(nn.Module):
                    dtype=None) -> torch.Tensor:
         """Create a Keras-named weight; trainable ones are ``nn.Parameter``, others buffers."""
         init = initializers.get(initializer)
-        value = init(tuple(int(s) for s in shape), dtype=_torch_dtype(dtype) if dtype else self.dtype)
+        shape = tuple(int(s) for s in shape)
+        budget = WEIGHT_BUDGET.get()
+        if budget is not None:
+            need = math.prod(shape)
+            if need > budget[0]:
+                from ..errors import FileFormatError
+                raise FileFormatError(
+                    f"{budget[1]}: layer '{self.name}' would need a weight of shape {shape} ({need:,} values), "
+                    "more than the file holds; the config does not match its weights.")
+            budget[0] -= need
+        value = init(shape, dtype=_torch_dtype(dtype) if dtype else self.dtype)
         if trainable:
             self.register_parameter(name, nn.Parameter(value, requires_grad=self._trainable))
             self._own_trainable.append(name)
