@@ -205,7 +205,7 @@ def test_checkpoint_killed_mid_write_leaves_previous_loadable(tmp_path):
 def test_corrupt_native_file_is_refused(tmp_path):
     bad = tmp_path / "bad.glassnet"
     bad.write_bytes(b"not a zip at all")
-    with pytest.raises(gn.FileFormatError, match=r"bad\.glassnet: not a glassnet file"):
+    with pytest.raises(gn.FileFormatError, match=r"bad\.glassnet: not a model file \(neither a zip archive nor HDF5\)"):
         gn.load_model(bad)
     m = _model()
     m.save(tmp_path / "ok.glassnet")
