@@ -154,8 +154,11 @@ def same_padding(length: int, kernel: int, stride: int, dilation: int = 1) -> tu
     k_eff = dilation * (kernel - 1) + 1
     if stride == 1:
         total = k_eff - 1
-    else:
+    elif isinstance(length, int):
         total = max((-(-length // stride) - 1) * stride + k_eff - length, 0)
+    else:  # a traced (symbolic) size: keep it symbolic
+        import torch
+        total = torch.sym_max((-(-length // stride) - 1) * stride + k_eff - length, 0)
     return total // 2, total - total // 2
 
 

@@ -226,10 +226,11 @@ class Layer(nn.Module):
         return super().__call__(*args, **kwargs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
-        shape = _shapes_of(inputs)
-        if shape != self._last_eager_shape:
-            self._check_eager_input(shape)
-            self._last_eager_shape = shape
+        if not tracing():  # under torch.compile/export the checks would pin dynamic sizes
+            shape = _shapes_of(inputs)
+            if shape != self._last_eager_shape:
+                self._check_eager_input(shape)
+                self._last_eager_shape = shape
         if training is None:
             training = self.training
         flags = _call_flags(type(self))
@@ -307,6 +308,11 @@ class Layer(nn.Module):
 # ---------------------------------------------------------------------- module helpers
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
            "bfloat16": torch.bfloat16, "int32": torch.int32, "int64": torch.int64, "bool": torch.bool}
+
+
+def tracing() -> bool:
+    """True while torch.compile or torch.export traces the model (symbolic sizes must stay symbolic)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
 def _torch_dtype(dtype) -> torch.dtype:

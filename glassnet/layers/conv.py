@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .. import activations, initializers
 from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed, same_padding
 from ..errors import ConfigError, ShapeError
-from .base import Layer
+from .base import Layer, tracing
 from .core import check_unsupported
 from .cost import Cost, join, numel
 
@@ -50,7 +50,8 @@ def spatial_pads(lengths, kernel, strides, dilation, padding) -> list[tuple[int,
         return [(0, 0)] * len(kernel)
     if padding == "causal":
         return [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]
-    return [same_padding(int(L), k, s, d) for L, k, s, d in zip(lengths, kernel, strides, dilation)]
+    return [same_padding(L if isinstance(L, torch.SymInt) else int(L), k, s, d)
+            for L, k, s, d in zip(lengths, kernel, strides, dilation)]
 
 
 def pad_input(x: torch.Tensor, pads, value: float = 0.0):
@@ -59,7 +60,7 @@ def pad_input(x: torch.Tensor, pads, value: float = 0.0):
     Returns ``(x, symmetric_padding)``: torch takes symmetric padding itself, so the
     tensor is copied only for the asymmetric TF-style "same" split.
     """
-    if all(b == a for b, a in pads):
+    if all(isinstance(b, int) and isinstance(a, int) and b == a for b, a in pads):
         return x, tuple(b for b, _ in pads)
     flat = []
     for b, a in reversed(pads):

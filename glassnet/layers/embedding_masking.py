@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from .. import initializers
 from ..dims import fmt_shape
 from ..errors import ConfigError, ShapeError
-from .base import Layer
+from .base import Layer, tracing
 from .core import check_unsupported
 from .cost import Cost, numel
 
@@ -62,7 +62,7 @@ class Embedding(Layer):
         return tuple(input_shape) if self.mask_zero else None
 
     def call(self, inputs):
-        if inputs.is_floating_point():
+        if inputs.is_floating_point() and not tracing():
             if not torch.equal(inputs, inputs.floor()):
                 bad = inputs[inputs != inputs.floor()].flatten()[0].item()
                 raise TypeError(self._error(
@@ -70,7 +70,7 @@ class Embedding(Layer):
                     f"a {str(inputs.dtype).replace('torch.', '')} tensor of shape {tuple(inputs.shape)}",
                     "Pass integer indices (x.long()), e.g. from a tokenizer."))
         idx = inputs.long()
-        if idx.numel():
+        if idx.numel() and not tracing():
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= self.input_dim:
                 bad = hi if hi >= self.input_dim else lo

@@ -85,7 +85,7 @@ class _AveragePooling(_Pooling):
     """Mean over each window; with "same" padding only real elements are averaged (as TF/JAX)."""
 
     def _pool(self, x, pads):
-        if all(b == a for b, a in pads):
+        if all(isinstance(b, int) and isinstance(a, int) and b == a for b, a in pads):
             return _AVG[self.rank](x, self.pool_size, self.strides, tuple(b for b, _ in pads),
                                    count_include_pad=False)
         flat = []

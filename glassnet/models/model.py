@@ -7,7 +7,7 @@ import torch
 
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
-from ..layers.base import Layer, unique_name
+from ..layers.base import Layer, tracing, unique_name
 from ..training.trainer import TrainingMixin
 from .graph import (InputLayer, Input, Node, SymbolicTensor, flatten, map_structure, run_nodes,
                     topological_nodes)
@@ -197,16 +197,17 @@ class Model(TrainingMixin, Layer):
         return map_structure(lambda t: values[id(t)], self._output_struct)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
-        if isinstance(inputs, dict):
-            shape = [tuple(v.shape) for v in self._flatten_inputs(inputs)]
-            shape = shape[0] if len(shape) == 1 else shape
-        elif isinstance(inputs, (list, tuple)):
-            shape = [tuple(v.shape) for v in flatten(inputs)]
-        else:
-            shape = tuple(inputs.shape)
-        if shape != self._last_eager_shape:
-            self._check_eager_input(shape)
-            self._last_eager_shape = shape
+        if not tracing():
+            if isinstance(inputs, dict):
+                shape = [tuple(v.shape) for v in self._flatten_inputs(inputs)]
+                shape = shape[0] if len(shape) == 1 else shape
+            elif isinstance(inputs, (list, tuple)):
+                shape = [tuple(v.shape) for v in flatten(inputs)]
+            else:
+                shape = tuple(inputs.shape)
+            if shape != self._last_eager_shape:
+                self._check_eager_input(shape)
+                self._last_eager_shape = shape
         return self.call(inputs, mask=mask, training=self.training if training is None else training)
 
     def summary(self, line_length: int | None = None, positions=None, print_fn=None,
@@ -237,6 +238,11 @@ class Model(TrainingMixin, Layer):
         """Save the weights only, atomically: ``.weights.h5`` in Keras's layout, else safetensors."""
         from ..io import save_weights
         save_weights(self, filepath)
+
+    def export_onnx(self, filepath, input_shape=None, opset_version=None) -> str:
+        """Export to ONNX with batch and variable dimensions as dynamic axes (needs glassnet[onnx])."""
+        from ..io.onnx_export import export_onnx
+        return export_onnx(self, filepath, input_shape, opset_version)
 
     def load_weights(self, filepath) -> None:
         """Load weights from ``.weights.h5``, legacy ``.h5``, safetensors or ``.glassnet`` (shapes must match)."""

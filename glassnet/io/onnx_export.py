@@ -1,0 +1,105 @@
+"""ONNX export through torch's exporter, with the model's variable dimensions as dynamic axes.
+
+Needs the optional packages ``onnx``, ``onnxscript`` (and ``onnxruntime`` to run the result):
+``pip install 'glassnet[onnx]'``.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from ..dims import BATCH, is_fixed
+from ..errors import GlassnetError
+
+__all__ = ["export_onnx"]
+
+_EXAMPLE_SIZES = (37, 41, 43, 47, 53, 59)  # distinct and large enough for deep conv stacks
+
+
+def _recurrent_with_mask(model) -> str | None:
+    from ..layers.recurrent import RNNBase
+    from ..layers.wrappers import Bidirectional
+    for node in model._run_nodes:
+        if isinstance(node.layer, (RNNBase, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
+            return node.layer.name
+    return None
+
+
+def _strided_same(model) -> str | None:
+    for node in model._run_nodes:
+        layer = node.layer
+        if getattr(layer, "padding", None) == "same" and max(getattr(layer, "strides", (1,))) > 1:
+            return layer.name
+    return None
+
+
+def export_onnx(model, path, input_shape=None, opset_version: int | None = None) -> str:
+    """Write ``model`` as ONNX. Batch and every variable dimension (T, H, W, …) become dynamic axes.
+
+    Args:
+        model: a built glassnet model.
+        path: the ``.onnx`` file to write (atomically).
+        input_shape: optional example input shape(s), batch first; by default batch 2 and small
+            distinct sizes for variable dimensions.
+    A model with ``padding="same"`` and strides > 1 is exported with fixed spatial sizes (its
+    padding depends on the size's parity); the batch axis stays dynamic.
+
+    Raises:
+        GlassnetError: for a model whose recurrent layers read a mask — the masked time loop has
+            data-dependent steps that ONNX export cannot express; export the model without
+            Masking/mask_zero (e.g. feed each sequence at its own length) instead.
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("ONNX export needs onnx and onnxscript: pip install 'glassnet[onnx]'") from exc
+    masked = _recurrent_with_mask(model)
+    if masked is not None:
+        raise GlassnetError(
+            f"Model '{model.name}' cannot be exported to ONNX: recurrent layer '{masked}' reads a mask, and the masked "
+            "time loop (state carried through padded steps) has data-dependent control flow that ONNX cannot express. "
+            "Export a copy without Masking/Embedding(mask_zero=True) and run each sequence at its own length.")
+    shapes = input_shape if isinstance(input_shape, list) else ([input_shape] if input_shape is not None else None)
+    strided = _strided_same(model)
+    if strided is not None:
+        warnings.warn(
+            f"Layer '{strided}' uses padding='same' with strides > 1: its padding depends on the parity of the input "
+            "size, which torch's exporter cannot keep symbolic, so the spatial sizes are exported fixed "
+            "(the batch axis stays dynamic). Pass input_shape=... to choose them.", stacklevel=2)
+    examples, dynamic = [], []
+    names: dict[str, torch.export.Dim] = {}
+    for i, t in enumerate(model._inputs):
+        sym = t.symbolic_shape
+        concrete = list(shapes[i]) if shapes else [2 if d == BATCH else (d if is_fixed(d) else _EXAMPLE_SIZES[j % 6])
+                                                   for j, d in enumerate(sym)]
+        axes = {}
+        for axis, d in enumerate(sym):
+            if not is_fixed(d) and (strided is None or d == BATCH):
+                key = "batch" if d == BATCH else str(d)
+                names.setdefault(key, torch.export.Dim(key.replace(" ", "_")))
+                axes[axis] = names[key]
+        if t.dtype.startswith("int"):
+            examples.append(torch.randint(1, 3, concrete, dtype=torch.int64))
+        else:
+            examples.append(torch.randn(concrete))
+        dynamic.append(axes)
+    was_training = model.training
+    model.eval()
+    args = (examples[0],) if len(examples) == 1 else (examples,)
+    dyn = (dynamic[0],) if len(dynamic) == 1 else (dynamic,)
+    tmp = os.fspath(path) + ".tmp"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, tmp, dynamo=True, dynamic_shapes=dyn, opset_version=opset_version,
+                              input_names=[t.layer.name for t in model._inputs],
+                              output_names=[f"output_{i}" for i in range(len(model._outputs))], verbose=False)
+        os.replace(tmp, path)
+    finally:
+        model.train(was_training)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return os.fspath(path)
