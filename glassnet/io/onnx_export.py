@@ -5,7 +5,11 @@ Needs the optional packages ``onnx``, ``onnxscript`` (and ``onnxruntime`` to run
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import warnings
 
 import torch
@@ -25,6 +29,32 @@ def _recurrent_with_mask(model) -> str | None:
         if isinstance(node.layer, (RNNBase, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
             return node.layer.name
     return None
+
+
+def _needs_fresh_process(model) -> bool:
+    """torch.compile imports Python decompositions of aten.lstm/gru/rnn that unroll the time loop,
+    which would pin the time axis to the example length; then export from a fresh interpreter."""
+    from ..layers.recurrent import RNNBase
+    from ..layers.wrappers import Bidirectional
+    if os.environ.get("GLASSNET_ONNX_CHILD") or "torch._decomp.decompositions" not in sys.modules:
+        return False
+    return any(isinstance(n.layer, (RNNBase, Bidirectional)) for n in model._run_nodes)
+
+
+def _export_in_child(model, path, input_shape, opset_version) -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        saved = os.path.join(folder, "model.glassnet")
+        model.save(saved)
+        code = ("import sys, json, glassnet as gn; a = json.loads(sys.argv[3]); "
+                "gn.load_model(sys.argv[1]).export_onnx(sys.argv[2], "
+                "input_shape=None if a[0] is None else (a[0] if isinstance(a[0][0], list) else tuple(a[0])), "
+                "opset_version=a[1])")
+        env = dict(os.environ, GLASSNET_ONNX_CHILD="1")
+        proc = subprocess.run([sys.executable, "-c", code, saved, os.fspath(path), json.dumps([input_shape, opset_version])],
+                              capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise GlassnetError(f"ONNX export failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+    return os.fspath(path)
 
 
 def _strided_same(model) -> str | None:
@@ -62,6 +92,8 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
             f"Model '{model.name}' cannot be exported to ONNX: recurrent layer '{masked}' reads a mask, and the masked "
             "time loop (state carried through padded steps) has data-dependent control flow that ONNX cannot express. "
             "Export a copy without Masking/Embedding(mask_zero=True) and run each sequence at its own length.")
+    if _needs_fresh_process(model):
+        return _export_in_child(model, path, input_shape, opset_version)
     shapes = input_shape if isinstance(input_shape, list) else ([input_shape] if input_shape is not None else None)
     strided = _strided_same(model)
     if strided is not None:
