@@ -1,6 +1,7 @@
 """The ``glassnet`` command line: summary, compare, explain and demo.
 
-FILE is ``path/to/file.py:function`` (a function returning a model) or a saved ``.glassnet`` file.
+FILE is ``path/to/file.py:function`` (a function returning a model) or a saved ``.keras``, ``.h5`` or
+``.glassnet`` file.
 Mistakes in the command line get one clear line on stderr and exit status 2.
 """
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _cmd_demo(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glassnet", description="Keras-semantics layers on PyTorch that show their work.",
-        epilog="FILE is path/to/file.py:function (a function returning a model) or a saved .glassnet file.")
+        epilog="FILE is path/to/file.py:function (a function returning a model) or a saved .keras, .h5 or .glassnet file.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("summary", help="the Keras summary with formulas, MACs, receptive fields and mask flow")
     p.add_argument("file", metavar="FILE")
