@@ -81,6 +81,13 @@ class _Cell(Layer):
     def _fused_ok(self) -> bool:
         return self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
 
+    def _torch_params(self) -> list[torch.Tensor]:
+        """torch's flat weights: ``w_ih = kernel.T``, ``w_hh = recurrent_kernel.T``, ``b_ih = bias``, ``b_hh = 0``."""
+        p = [self.kernel.t(), self.recurrent_kernel.t()]
+        if self.use_bias:
+            p += [self.bias, torch.zeros_like(self.bias)]
+        return p
+
     def fused_params(self) -> list[torch.Tensor]:
         """Weights in torch's layout for the fused kernels.
 
@@ -116,12 +123,6 @@ class SimpleRNNCell(_Cell):
     def _fused_ok(self) -> bool:
         return self.activation in (torch.tanh, torch.relu)
 
-    def _torch_params(self):
-        p = [self.kernel.t(), self.recurrent_kernel.t()]
-        if self.use_bias:
-            p += [self.bias, torch.zeros_like(self.bias)]
-        return p
-
     def fused_fn(self):
         return torch.rnn_tanh if self.activation is torch.tanh else torch.rnn_relu
 
@@ -152,12 +153,6 @@ class LSTMCell(_Cell):
         c_new = self.recurrent_activation(f) * c + self.recurrent_activation(i) * self.activation(g)
         h_new = self.recurrent_activation(o) * self.activation(c_new)
         return h_new, [h_new, c_new]
-
-    def _torch_params(self):
-        p = [self.kernel.t(), self.recurrent_kernel.t()]
-        if self.use_bias:
-            p += [self.bias, torch.zeros_like(self.bias)]
-        return p
 
     def fused_fn(self):
         return torch.lstm
@@ -497,9 +492,14 @@ def _rnn_kwargs(kwargs) -> dict:
     return {k: kwargs.pop(k) for k in keys if k in kwargs}
 
 
-def _check_units(cls: str, units) -> None:
+def _check_args(cls: str, units, kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+                kernel_constraint, recurrent_constraint, bias_constraint) -> None:
     if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
         raise ConfigError(f"{cls} units must be a positive integer. Received: units={units!r}")
+    check_unsupported(cls, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                      bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                      kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                      bias_constraint=bias_constraint)
 
 
 class SimpleRNN(RNNBase):
@@ -514,11 +514,8 @@ class SimpleRNN(RNNBase):
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, seed=None, **kwargs):
-        _check_units("SimpleRNN", units)
-        check_unsupported("SimpleRNN", kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                          kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                          bias_constraint=bias_constraint)
+        _check_args("SimpleRNN", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
         rest = _rnn_kwargs(kwargs)
         cell = SimpleRNNCell(units, activation, None, use_bias, kernel_initializer, recurrent_initializer,
                              bias_initializer, dropout, recurrent_dropout, name="simple_rnn_cell", **kwargs)
@@ -555,11 +552,8 @@ class LSTM(RNNBase):
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, **kwargs):
-        _check_units("LSTM", units)
-        check_unsupported("LSTM", kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                          kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                          bias_constraint=bias_constraint)
+        _check_args("LSTM", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
         rest = _rnn_kwargs(kwargs)
         cell = LSTMCell(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
                         bias_initializer, dropout, recurrent_dropout, unit_forget_bias=unit_forget_bias,
@@ -580,11 +574,8 @@ class GRU(RNNBase):
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, reset_after=True, **kwargs):
-        _check_units("GRU", units)
-        check_unsupported("GRU", kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                          kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                          bias_constraint=bias_constraint)
+        _check_args("GRU", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
         rest = _rnn_kwargs(kwargs)
         cell = GRUCell(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
                        bias_initializer, dropout, recurrent_dropout, reset_after=reset_after, name="gru_cell", **kwargs)
