@@ -64,8 +64,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False):
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true.squeeze(-1)
     y_true = y_true.long()
-    if from_logits:
-        logp = torch.log_softmax(y_pred, dim=-1)
+    if from_logits:  # one fused kernel (log-softmax and gather), the same numbers
+        return F.cross_entropy(y_pred.movedim(-1, 1) if y_pred.ndim > 2 else y_pred, y_true, reduction="none")
     else:
         p = y_pred / torch.sum(y_pred, dim=-1, keepdim=True)
         logp = torch.log(torch.clamp(p, EPSILON, 1 - EPSILON))
