@@ -65,6 +65,11 @@ def summarise(merged: dict, key: str) -> dict[str, float]:
     return {impl: statistics.median(rec[key]) for impl, rec in merged.items() if rec.get(key)}
 
 
+def minimum(merged: dict, key: str) -> dict[str, float]:
+    """The fastest measurement of each implementation: the least disturbed by other load on the machine."""
+    return {impl: min(rec[key]) for impl, rec in merged.items() if rec.get(key)}
+
+
 def write_json(path: str | None, results: dict) -> None:
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
