@@ -85,6 +85,9 @@ class Node:
                              for i, m in enumerate(output_mask_shapes)]
         deps = flatten((args, kwargs)) + flatten(auto_mask)
         self.parents: list[SymbolicTensor] = [t for t in deps if isinstance(t, SymbolicTensor)]
+        # the common case — one tensor in, no keyword arguments — runs without structure walking
+        self.simple = len(args) == 1 and isinstance(args[0], SymbolicTensor) and not kwargs
+        self.accepts_mask = call_accepts_mask(layer)
         layer._inbound_nodes.append(self)
 
     @property
@@ -268,21 +271,38 @@ def run_nodes(nodes: list[Node], values: dict, masks: dict, training) -> None:
     """Execute ``nodes`` in order, filling ``values`` and ``masks`` (keyed by symbolic tensor id)."""
     for node in nodes:
         layer = node.layer
-        args = _substitute(node.args, values)
-        kwargs = _substitute(node.kwargs, values) if node.kwargs else {}
-        if "mask" in kwargs:
-            in_mask = kwargs["mask"]
+        if node.simple:
+            t = node.args[0]
+            x = values[id(t)]
+            in_mask = masks.get(id(t))
+            out = layer(x, mask=in_mask, training=training) if node.accepts_mask else layer(x, training=training)
+            out_masks = layer.compute_mask(x, in_mask)
+            if not node.multi_output:
+                values[id(node.outputs[0])] = out
+                masks[id(node.outputs[0])] = out_masks
+                continue
+            args = (x,)
         else:
-            in_mask = _none_if_all_none(map_structure(lambda t: masks.get(id(t)), node.args[0]))
-            if call_accepts_mask(layer):
-                kwargs["mask"] = in_mask
-        if "training" not in kwargs:
-            kwargs["training"] = training
-        out = layer(*args, **kwargs)
+            out, args, in_mask = _run_general(node, layer, values, masks, training)
+            out_masks = layer.compute_mask(args[0], in_mask)
         outs = list(out) if node.multi_output else [out]
-        out_masks = layer.compute_mask(args[0], in_mask)
         if not isinstance(out_masks, list):
             out_masks = [out_masks] + [None] * (len(outs) - 1)
         for sym, value, m in zip(node.outputs, outs, out_masks):
             values[id(sym)] = value
             masks[id(sym)] = m
+
+
+def _run_general(node, layer, values, masks, training):
+    """A node with several inputs or keyword arguments: substitute values into its call structure."""
+    args = _substitute(node.args, values)
+    kwargs = _substitute(node.kwargs, values) if node.kwargs else {}
+    if "mask" in kwargs:
+        in_mask = kwargs["mask"]
+    else:
+        in_mask = _none_if_all_none(map_structure(lambda t: masks.get(id(t)), node.args[0]))
+        if node.accepts_mask:
+            kwargs["mask"] = in_mask
+    if "training" not in kwargs:
+        kwargs["training"] = training
+    return layer(*args, **kwargs), args, in_mask

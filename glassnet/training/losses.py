@@ -82,14 +82,33 @@ LOSSES: dict[str, Callable] = {
 }
 
 
+def _mean_mse(y_true, y_pred):
+    return F.mse_loss(y_pred, y_true.to(y_pred.dtype))
+
+
+def _mean_mae(y_true, y_pred):
+    return F.l1_loss(y_pred, y_true.to(y_pred.dtype))
+
+
+# the unweighted, unmasked mean of a loss in one fused torch call (same value as reduce_loss(values))
+_FUSED_MEAN = {"mean_squared_error": _mean_mse, "mse": _mean_mse, "mean_absolute_error": _mean_mae, "mae": _mean_mae}
+
+
 class _Configured:
     """A named loss with fixed options, e.g. ``Loss("binary_crossentropy", from_logits=True)``."""
 
     def __init__(self, name: str, **options):
         self.name, self.fn, self.options = name, LOSSES[name], options
+        self._fused = _FUSED_MEAN.get(name) if not options else None
 
     def __call__(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self.options)
+
+    def mean(self, y_true, y_pred):
+        """The batch loss without weights or mask; a single fused kernel where one exists."""
+        if self._fused is not None and y_true.shape == y_pred.shape:
+            return self._fused(y_true, y_pred)
+        return reduce_loss(self(y_true, y_pred))
 
 
 def get(identifier) -> Callable:

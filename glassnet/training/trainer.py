@@ -124,9 +124,13 @@ class TrainingMixin:
             if lf is None:
                 per_output.append(None)
                 continue
-            values = lf(t, o)
-            use_mask = mask if (mask is not None and tuple(mask.shape) == tuple(values.shape)) else None
-            value = L.reduce_loss(values, sw, use_mask)
+            if mask is None and sw is None and hasattr(lf, "mean"):
+                values, use_mask = None, None
+                value = lf.mean(t, o)
+            else:
+                values = lf(t, o)
+                use_mask = mask if (mask is not None and tuple(mask.shape) == tuple(values.shape)) else None
+                value = L.reduce_loss(values, sw, use_mask)
             per_output.append(value)
             term = value * c.loss_weights[i]
             total = term if total is None else total + term
@@ -277,7 +281,7 @@ class TrainingMixin:
                     cb.on_train_batch_begin(step, {})
                 loss = self._train_step(xb, yb, swb)
                 n = structure_len(xb)
-                loss_sum += loss.detach().double() * n
+                loss_sum.add_(loss.detach(), alpha=n)
                 count += n
                 if want_batch_logs:
                     batch_logs = {"loss": float(loss_sum) / count, **{m.name: m.result() for m in self._metric_list()}}
