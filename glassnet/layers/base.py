@@ -219,6 +219,8 @@ class Layer(nn.Module):
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
+        if args and type(args[0]) is torch.Tensor:  # the hot path: eager call on a tensor
+            return super().__call__(*args, **kwargs)
         from ..models.graph import contains_symbolic
         if args and contains_symbolic(args[0]):
             from ..models.graph import symbolic_call

@@ -96,7 +96,7 @@ class _Cell(Layer):
         """
         if torch.is_grad_enabled():
             return self._torch_params()
-        key = tuple((id(w), w._version, w.device, w.dtype) for w in self.weights)
+        key = tuple((id(w), w._version, w.device, w.dtype) for w in self._parameters.values())
         cache = getattr(self, "_param_cache", None)
         if cache is None or cache[0] != key:
             cache = (key, [p.detach().contiguous() for p in self._torch_params()])
