@@ -93,8 +93,13 @@ class Layer(nn.Module):
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
-                   dtype=None) -> torch.Tensor:
-        """Create a Keras-named weight; trainable ones are ``nn.Parameter``, others buffers."""
+                   dtype=None, memory_order: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Create a Keras-named weight; trainable ones are ``nn.Parameter``, others buffers.
+
+        The weight always has its Keras shape. ``memory_order`` lays its memory out as the
+        permutation torch's kernels read (e.g. ``(1, 0)`` for a recurrent kernel), so the view a
+        kernel needs is contiguous and no copy is made at each call.
+        """
         init = initializers.get(initializer)
         shape = tuple(int(s) for s in shape)
         budget = WEIGHT_BUDGET.get()
@@ -107,6 +112,9 @@ class Layer(nn.Module):
                     "more than the file holds; the config does not match its weights.")
             budget[0] -= need
         value = init(shape, dtype=_torch_dtype(dtype) if dtype else self.dtype)
+        if memory_order is not None:
+            inverse = [memory_order.index(i) for i in range(len(memory_order))]
+            value = value.permute(memory_order).contiguous().permute(inverse)
         if trainable:
             self.register_parameter(name, nn.Parameter(value, requires_grad=self._trainable))
             self._own_trainable.append(name)

@@ -209,9 +209,13 @@ class _BaseConv(Layer):
     def _mixing_text(self, cin, cout) -> str:
         return f"mixing all {cin} input channels into each of {cout} outputs"
 
+    def _torch_order(self) -> tuple[int, ...]:
+        return (self.rank + 1, self.rank, *range(self.rank))
+
     def _torch_kernel(self, kernel: torch.Tensor) -> torch.Tensor:
-        """Keras ``(*k, in, out)`` → torch ``(out, in, *k)``, contiguous (some CPU kernels need it for backward)."""
-        return kernel.permute(self.rank + 1, self.rank, *range(self.rank)).contiguous()
+        """Keras ``(*k, in, out)`` → torch ``(out, in, *k)``, contiguous (some CPU kernels need it for
+        backward); a kernel stored in torch's memory order makes this a view, not a copy."""
+        return kernel.permute(*self._torch_order()).contiguous()
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.strides),
@@ -269,7 +273,8 @@ class _Conv(_BaseConv):
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
-        self.add_weight("kernel", (*self.kernel_size, cin // self.groups, self.filters), self.kernel_initializer)
+        self.add_weight("kernel", (*self.kernel_size, cin // self.groups, self.filters), self.kernel_initializer,
+                        memory_order=self._torch_order())
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 

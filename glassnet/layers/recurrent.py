@@ -57,8 +57,9 @@ class _Cell(Layer):
 
     def build(self, input_shape):
         n, g = input_shape[-1], self.gates * self.units
-        self.add_weight("kernel", (n, g), self.kernel_initializer)
-        self.add_weight("recurrent_kernel", (self.units, g), self.recurrent_initializer)
+        # stored transposed in memory: torch's fused kernels read kernel.T and recurrent_kernel.T
+        self.add_weight("kernel", (n, g), self.kernel_initializer, memory_order=(1, 0))
+        self.add_weight("recurrent_kernel", (self.units, g), self.recurrent_initializer, memory_order=(1, 0))
         if self.use_bias:
             self.add_weight("bias", self._bias_shape(), self._bias_init())
 
@@ -374,7 +375,7 @@ class RNNBase(Layer):
 
     def _run_fused(self, x, states, training):
         out, states = self._call_fused(x.contiguous(), states, training)
-        return out, out[:, -1], states
+        return out, states[0], states  # the final h (equal to out[:, -1]) keeps backward off the sequence
 
     def _run_packed(self, x, mask, states, training):
         T = x.shape[1]
