@@ -1,7 +1,6 @@
 """Activation functions by Keras name, computed with torch."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch

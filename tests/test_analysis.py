@@ -2,7 +2,6 @@
 the meta device, receptive fields measured from input gradients, bytes autograd really saves."""
 import json
 
-import numpy as np
 import pytest
 import sympy
 import torch

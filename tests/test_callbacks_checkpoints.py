@@ -5,11 +5,9 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
-import torch
 
 import glassnet as gn
 from glassnet import callbacks as C

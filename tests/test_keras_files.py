@@ -1,7 +1,6 @@
 """Keras model files both ways. Keras 3 (torch backend) builds each model, gives it random
 non-constant weights and saves it; glassnet loads it (same params, shapes and outputs); glassnet
 saves it again and Keras loads that file and predicts the same."""
-import os
 
 import numpy as np
 import pytest
@@ -184,7 +183,6 @@ def test_weights_h5_both_ways(keras, tmp_path):
 def test_keras2_era_config_is_tolerated(tmp_path):
     """batch_input_shape on the first layer and time_major: false, as Keras 2 wrote them."""
     import json
-    import zipfile
     import h5py
     config = {"class_name": "Sequential", "config": {"name": "old", "layers": [
         {"class_name": "LSTM", "config": {"name": "lstm", "units": 3, "batch_input_shape": [None, 5, 2],

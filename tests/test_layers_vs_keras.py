@@ -2,7 +2,6 @@
 same random weights and inputs; shapes, parameter counts, outputs and gradients must agree."""
 import numpy as np
 import pytest
-import torch
 
 import glassnet as gn
 from glassnet import layers

@@ -1,6 +1,5 @@
 """Sequential and functional models: building without data, names, weights in Keras order, shared
 layers, several inputs and outputs, nested models, summary, and torch.nn.Module behaviour."""
-import io
 import re
 
 import numpy as np

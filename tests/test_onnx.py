@@ -1,7 +1,6 @@
 """ONNX export: dynamic batch, time and image sizes, run in onnxruntime, equal to glassnet to 1e-5."""
 import numpy as np
 import pytest
-import torch
 
 import glassnet as gn
 from glassnet import layers

@@ -1,6 +1,4 @@
 """compile / fit / evaluate / predict: Keras behaviour, Keras numbers, errors before training."""
-import io
-import warnings
 
 import numpy as np
 import pytest
@@ -8,7 +6,7 @@ import torch
 
 import glassnet as gn
 from glassnet import layers
-from glassnet.callbacks import LambdaCallback, TerminateOnNaN
+from glassnet.callbacks import TerminateOnNaN
 
 
 def _regression(n=256, seed=0):

@@ -52,7 +52,7 @@ def explain(obj, input_shape=None, print_fn=print) -> str:
 
 
 def _single_layer_report(layer, shape):
-    from .report import Row, _eval, _rf_display
+    from .report import Row, _eval
     out = layer.compute_output_shape(shape)
     cost = layer.cost(shape, out)
     return Row(layer.name, type(layer).__name__, fmt_shape(out), layer.count_params(),

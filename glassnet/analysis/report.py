@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import sympy
 
-from ..dims import BATCH, fmt_dim, fmt_shape, is_fixed, keras_shape
+from ..dims import BATCH, fmt_shape, is_fixed
 from ..layers.base import Layer
 from ..models.graph import InputLayer, SymbolicTensor, flatten, map_structure
 

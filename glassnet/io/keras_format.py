@@ -217,7 +217,6 @@ def _maybe_compile(model, compile_config) -> None:
     """Restore a Keras training config where glassnet has the optimizer and loss; otherwise leave it."""
     if not isinstance(compile_config, dict) or not compile_config:
         return
-    from ..training import losses as L
     from ..training import optimizers as O
     opt = compile_config.get("optimizer")
     loss = compile_config.get("loss")

@@ -8,7 +8,6 @@ over the target, so a crash or kill mid-save leaves the previous file whole.
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import tempfile

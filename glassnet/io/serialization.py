@@ -8,7 +8,7 @@ from typing import Any
 from .. import layers as L
 from ..dims import keras_shape
 from ..errors import FileFormatError
-from ..models.graph import Input, InputLayer, SymbolicTensor, flatten
+from ..models.graph import Input, InputLayer, SymbolicTensor
 from ..models.model import Model, Sequential
 
 __all__ = ["serialize_model", "deserialize_model", "serialize_layer", "deserialize_layer", "LAYER_CLASSES"]

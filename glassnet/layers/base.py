@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .. import initializers
-from ..dims import BATCH, fmt_shape, is_fixed, keras_shape, name_variable_dims
+from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError, layer_message
 
 __all__ = ["Layer", "to_snake_case", "unique_name", "reset_names", "MASK_DROP_WARNING"]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .. import activations, initializers
 from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed, same_padding
 from ..errors import ConfigError, ShapeError
-from .base import Layer, tracing
+from .base import Layer
 from .core import check_unsupported
 from .cost import Cost, join, numel
 

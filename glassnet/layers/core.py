@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import sympy
 import torch
 import torch.nn.functional as F
 
@@ -12,7 +11,7 @@ from .. import activations, initializers
 from ..dims import as_dim, fmt_shape, is_fixed, product, symbol
 from ..errors import ConfigError, ShapeError
 from .base import Layer
-from .cost import Cost, join, numel, per_sample, positions
+from .cost import Cost, join, numel, positions
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda",
            "check_unsupported", "describe_variable_axes"]

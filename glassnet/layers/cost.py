@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dims import BATCH, fmt_dim, is_fixed, product
+from ..dims import fmt_dim, is_fixed, product
 
 __all__ = ["Cost", "numel", "per_sample", "paren", "join"]
 

@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import initializers
-from ..dims import fmt_shape
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from .base import Layer, tracing
 from .core import check_unsupported
 from .cost import Cost, numel

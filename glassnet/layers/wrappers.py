@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..dims import fmt_dim, fmt_shape, is_fixed
+from ..dims import fmt_dim
 from ..errors import ConfigError, ShapeError
 from .base import Layer, call_accepts_mask
 from .cost import Cost
@@ -123,7 +123,6 @@ class Bidirectional(Layer):
     def cost(self, input_shape, output_shape):
         f = self.forward_layer.compute_output_shape(input_shape)
         inner = self.forward_layer.cost(input_shape, f)
-        merge = 0 if self.merge_mode in ("concat", None) else (output_shape[0] if isinstance(output_shape, tuple) else 1)
         return Cost(params_formula=f"2·({inner.params_formula})", params_numbers=f"2·({inner.params_numbers})",
                     macs=inner.macs * 2, macs_formula=f"2·{inner.macs_formula}", other_flops=inner.other_flops * 2,
                     reads=f"runs one copy forwards and one backwards over time, merged by {self.merge_mode}: " + inner.reads,

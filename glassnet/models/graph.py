@@ -11,7 +11,6 @@ import threading
 import warnings
 from typing import Any, Callable
 
-import torch
 
 from ..dims import BATCH, fmt_shape, keras_shape, name_variable_dims
 from ..errors import ConfigError

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError

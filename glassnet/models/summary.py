@@ -5,7 +5,6 @@ import shutil
 import textwrap
 
 from ..dims import fmt_shape
-from .graph import InputLayer
 
 __all__ = ["print_summary", "format_size", "summary_string"]
 

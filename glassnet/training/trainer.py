@@ -5,14 +5,12 @@ backward, optimizer step — with metrics accumulated as tensors (no per-step de
 """
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ShapeError
 from . import callbacks as cbs
 from . import losses as L
 from . import metrics as M
@@ -97,9 +95,6 @@ class TrainingMixin:
     def _float_dtype(self) -> torch.dtype:
         dt = self._inputs[0].dtype if self._inputs else "float32"
         return {"float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dt, torch.float32)
-
-    def _model_input(self, x):
-        return x
 
     def _losses_and_update(self, x, y, sw, training: bool):
         c = self._compiled
@@ -228,7 +223,7 @@ class TrainingMixin:
         ``resume_from`` continues from a checkpoint written by ``ModelCheckpoint`` or ``save``:
         weights, optimizer state, epoch and RNG state are restored.
         """
-        c = self._require_compiled("fit")
+        self._require_compiled("fit")
         verbose = resolve_verbose(verbose)
         callbacks = list(callbacks or [])
         batch_size = batch_size or 32

@@ -23,7 +23,6 @@ import tempfile
 import time
 import zipfile
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import glassnet as gn  # noqa: E402
