@@ -32,6 +32,28 @@ class EpochTimer:
         return keras.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)
 
 
+def torch_train_epochs(model, loss_fn, opt, xt, yt, epochs: int, batch: int) -> list[float]:
+    """The hand-written PyTorch loop every benchmark compares with: one randperm per epoch, index
+    the batch, zero_grad/forward/loss/backward/step, one .item() per epoch. Returns epoch seconds."""
+    import torch
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(xt))
+        total = torch.zeros(())
+        for i in range(0, len(xt), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        total.item()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def timed(fn, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -27,7 +26,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from common import EpochTimer, minimum, run_rounds, summarise, timed, write_json  # noqa: E402
+from common import EpochTimer, minimum, run_rounds, summarise, timed, torch_train_epochs, write_json  # noqa: E402
 
 
 def make_data(workload: str, n: int, seed: int = 0):
@@ -89,21 +88,7 @@ def run_torch(workload, x, y, epochs, batch):
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
     yt = torch.from_numpy(y)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    times = []
-    for _ in range(epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(len(xt))
-        total = torch.zeros(())
-        for i in range(0, len(xt), batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            total += loss.detach()
-        total.item()
-        times.append(time.perf_counter() - t0)
+    times = torch_train_epochs(model, loss_fn, opt, xt, yt, epochs + 1, batch)
 
     def predict():
         model.eval()
