@@ -244,3 +244,12 @@ def test_explain_layer_and_model():
     assert "one kernel per input channel" in text
     with pytest.raises(ValueError, match="not built yet"):
         gn.explain(layers.Dense(3), print_fn=None)
+
+
+def test_nested_model_costs_its_layers():
+    inner = gn.Sequential([gn.Input((8,)), layers.Dense(4)], name="inner_block")
+    inp = gn.Input((8,))
+    model = gn.Model(inp, layers.Dense(1)(inner(inp)))
+    row = gn.analyze(model, batch_size=2).row("inner_block")
+    assert row.macs == 2 * 8 * 4 and row.params == 36
+    assert 2 * gn.analyze(model, batch_size=2).totals["macs"] == _flops_on_meta(model, [(2, 8)])

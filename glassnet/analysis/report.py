@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import sympy
 
-from ..dims import BATCH, fmt_shape, is_fixed
+from ..dims import BATCH, fmt_shape, is_fixed, symbol
 from ..layers.base import Layer
 from ..models.graph import InputLayer, SymbolicTensor, flatten, map_structure
 
@@ -179,7 +179,7 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
         in_shapes = map_structure(lambda t: t.symbolic_shape, ins)
         out_shapes = node.output_structure()
         out_shapes = [t.symbolic_shape for t in out_shapes] if isinstance(out_shapes, list) else out_shapes.symbolic_shape
-        cost = _layer_cost(layer, in_shapes, out_shapes, subs, dtype)
+        cost = layer.cost(in_shapes, out_shapes)
         shared = seen_layers.get(id(layer))
         params = 0 if shared else (layer.count_params() if layer.built else 0)
         seen_layers.setdefault(id(layer), prefix + layer.name)
@@ -239,19 +239,22 @@ def _activation_bytes(t: SymbolicTensor, subs) -> int | None:
     return None if n is None else n * _bytes_of(t.dtype if t.dtype in _BYTES else "float32")
 
 
-def _layer_cost(layer, in_shapes, out_shapes, subs, dtype):
-    from ..models.model import Model
+def _as_dims(text: str):
+    """Parse a stored formula back onto glassnet's dimension symbols (so sizes substitute into it)."""
+    expr = sympy.sympify(text)
+    return expr.subs({s: symbol(s.name) for s in expr.free_symbols})
+
+
+def nested_model_cost(model):
+    """The cost rule of a model used as a layer: the sum of its own layers' rules."""
     from ..layers.cost import Cost
-    if isinstance(layer, Model):
-        inner_rows, _ = _graph_rows(layer, subs, dtype)
-        macs = [r.macs_expr for r in inner_rows]
-        total = sum((sympy.sympify(m) for m in macs if m != "?"), sympy.Integer(0))
-        return Cost(params_formula="sum of its layers", params_numbers=f"{layer.count_params():,}",
-                    macs=None if "?" in macs else total, macs_formula="sum of its layers",
-                    other_flops=sum((r.other_flops or 0) for r in inner_rows),
-                    reads=f"runs the {len(inner_rows)}-node model '{layer.name}'", rf=("unknown",),
-                    children=[])
-    return layer.cost(in_shapes, out_shapes)
+    inner_rows, _ = _graph_rows(model, {}, "float32")
+    macs = [r.macs_expr for r in inner_rows]
+    total = sum((_as_dims(m) for m in macs if m != "?"), sympy.Integer(0))
+    return Cost(params_formula="sum of its layers", params_numbers=f"{model.count_params():,}",
+                macs=None if "?" in macs else total, macs_formula="sum of its layers",
+                other_flops=sum((r.other_flops or 0) for r in inner_rows),
+                reads=f"runs the {len(inner_rows)}-node model '{model.name}'", rf=("unknown",))
 
 
 def _peak_inference(model, rows_by_tensor: dict[int, int | None]) -> int | None:

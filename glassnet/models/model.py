@@ -223,6 +223,11 @@ class Model(TrainingMixin, Layer):
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}
 
+    def cost(self, input_shape, output_shape):
+        """A model used as a layer costs what its layers cost (see ``glassnet.analysis``)."""
+        from ..analysis.report import nested_model_cost
+        return nested_model_cost(self)
+
     # ------------------------------------------------------------------ files
     def save(self, filepath, overwrite: bool = True, _training_state: bool = False) -> None:
         """Save architecture and weights, atomically: ``.keras`` and ``.h5`` in Keras's formats (Keras 3
