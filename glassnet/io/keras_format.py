@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import mmap
 import os
 import zipfile
 
@@ -59,12 +60,83 @@ def is_hdf5(path: str) -> bool:
         return f.read(8) == b"\x89HDF\r\n\x1a\n"
 
 
+_GCOL = b"GCOL\x01\x00\x00\x00"  # a global heap collection (version 1): where HDF5 keeps variable-length strings
+
+
+def _check_global_heaps(buf, path: str) -> None:
+    """Walk every global heap collection the way HDF5 will, and refuse the file if a walk cannot end.
+
+    HDF5 decodes a collection by stepping from one object header to the next by the sizes written in
+    the file. A damaged size (a free-space entry of size 0, or a step past the end) sends its C loop
+    round forever, where no Python signal can reach it; Keras keeps ``model_config`` in such a string.
+    """
+    end = len(buf)
+    at = buf.find(_GCOL)
+    while at >= 0:
+        size = int.from_bytes(buf[at + 8:at + 16], "little")
+        if size < 16 or at + size > end:
+            raise FileFormatError(f"{path}: damaged HDF5 content (a global heap collection at byte {at} "
+                                  f"claims {size} bytes; the file has {end - at} left).")
+        p, stop = at + 16, at + size
+        while p < stop:
+            if p + 16 > stop:  # too small for an object header: HDF5 takes it as free space
+                break
+            index = int.from_bytes(buf[p:p + 2], "little")
+            length = int.from_bytes(buf[p + 8:p + 16], "little")
+            step = length if index == 0 else 16 + (length + 7) // 8 * 8
+            if step <= 0 or p + step > stop:
+                raise FileFormatError(f"{path}: damaged HDF5 content (object {index} of the global heap "
+                                      f"collection at byte {at} has an impossible size {length}).")
+            p += step
+        at = buf.find(_GCOL, at + 16)
+
+
 def _open_h5(source, path: str):
     h5py = _h5py()
+    if isinstance(source, io.BytesIO):
+        _check_global_heaps(source.getvalue(), path)
+    else:
+        with open(source, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if size:
+                with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                    _check_global_heaps(buf, path)
     try:
         return h5py.File(source, "r")
     except Exception as exc:  # h5py raises OSError and others for corrupt files
         raise FileFormatError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc}).") from exc
+
+
+def _type_class(obj_id) -> int:
+    """The HDF5 type class of a dataset or attribute, read without converting any data."""
+    return obj_id.get_type().get_class()
+
+
+def _safe_attr(obj, name: str, path: str, numbers_if_empty: bool = False):
+    """``obj.attrs[name]`` (None if absent), once its HDF5 type is known to be a string type.
+
+    HDF5 converts a damaged variable-length type (a vlen of something other than characters) by crashing
+    the process, so the type class is checked before h5py reads the value. ``numbers_if_empty`` also
+    accepts an empty numeric array (how an empty ``weight_names`` list is written).
+    """
+    h5py = _h5py()
+    if name not in obj.attrs:
+        return None
+    attr = h5py.h5a.open(obj.id, name.encode())
+    cls = _type_class(attr)
+    empty_numbers = numbers_if_empty and cls in (h5py.h5t.FLOAT, h5py.h5t.INTEGER) \
+        and attr.get_space().get_simple_extent_npoints() == 0
+    if cls != h5py.h5t.STRING and not empty_numbers:
+        raise FileFormatError(f"{path}: the '{name}' attribute of '{obj.name}' has HDF5 type class {cls}; "
+                              "expected a string or an array of strings.")
+    return obj.attrs[name]
+
+
+def _check_numeric(ds, key: str, path: str) -> None:
+    h5py = _h5py()
+    cls = _type_class(ds.id)
+    if cls not in (h5py.h5t.FLOAT, h5py.h5t.INTEGER):
+        raise FileFormatError(f"{path}: weight '{key}' has HDF5 type class {cls}, not a number type.")
 
 
 # ---------------------------------------------------------------------- weights in Keras's H5 layout
@@ -90,6 +162,7 @@ def _read_paths(f, model, path: str) -> dict[str, np.ndarray]:
         ds = f[key]
         if tuple(ds.shape) != tuple(tensor.shape):
             raise FileFormatError(f"{path}: weight '{key}' has shape {tuple(ds.shape)}, the model expects {tuple(tensor.shape)}.")
+        _check_numeric(ds, key, path)
         if ds.dtype.kind not in "fiu":
             raise FileFormatError(f"{path}: weight '{key}' has dtype {ds.dtype}, not a number type.")
         try:
@@ -239,7 +312,7 @@ def _maybe_compile(model, compile_config) -> None:
 
 # ---------------------------------------------------------------------- legacy .h5
 def _attr_json(f, name: str, path: str):
-    raw = f.attrs.get(name)
+    raw = _safe_attr(f, name, path)
     if raw is None:
         return None
     if isinstance(raw, bytes):
@@ -269,6 +342,8 @@ def load_legacy_h5(path: str, custom_objects=None, safe_mode: bool = True, compi
 
 
 def _decode(names) -> list[str]:
+    if names is None:
+        return []
     return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
 
@@ -276,10 +351,10 @@ def _load_legacy_weights(model, group, path: str) -> None:
     """By layer order, as Keras does: layers with weights in the model ↔ saved layers with weight names."""
     h5py = _h5py()
     saved = []
-    for name in _decode(group.attrs.get("layer_names", [])):
+    for name in _decode(_safe_attr(group, "layer_names", path, numbers_if_empty=True)):
         if name not in group:
             raise FileFormatError(f"{path}: layer group '{name}' is listed but missing.")
-        names = _decode(group[name].attrs.get("weight_names", []))
+        names = _decode(_safe_attr(group[name], "weight_names", path, numbers_if_empty=True))
         if names:
             saved.append((name, group[name], names))
     targets = [l for l in model.layers if l.weights]
@@ -295,6 +370,7 @@ def _load_legacy_weights(model, group, path: str) -> None:
             ds = g.get(wname)
             if not isinstance(ds, h5py.Dataset):
                 raise FileFormatError(f"{path}: weight '{name}/{wname}' is missing.")
+            _check_numeric(ds, f"{name}/{wname}", path)
             if tuple(ds.shape) != tuple(w.shape):
                 raise FileFormatError(f"{path}: weight '{name}/{wname}' has shape {tuple(ds.shape)}, "
                                       f"layer '{layer.name}' expects {tuple(w.shape)}.")

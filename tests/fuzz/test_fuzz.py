@@ -10,3 +10,59 @@ def test_mutated_files_load_or_raise_file_format_error():
     outcomes = run(seconds=40, seed=1234, max_cases=400)
     assert outcomes["cases"] >= 100
     assert outcomes["refused"] > 0
+
+
+def test_damaged_global_heap_is_refused_not_hung(tmp_path):
+    """A legacy .h5 whose global heap (where model_config's string lives) has a free-space entry of size 0.
+
+    HDF5 itself loops forever decoding such a heap (the fuzz script found one, seed 42, where an object
+    size off by 8 led the walk onto zeros); glassnet must refuse the file before HDF5 sees it, and still
+    load the undamaged file.
+    """
+    import glassnet as gn
+    from glassnet import layers
+    model = gn.Sequential([gn.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    good = tmp_path / "good.h5"
+    model.save(good)
+    data = bytearray(good.read_bytes())
+    at = data.find(b"GCOL\x01\x00\x00\x00")
+    assert at > 0
+    first = at + 16  # the first object's header: index, references, reserved, size
+    size = int.from_bytes(data[first + 8:first + 16], "little")
+    second = first + 16 + (size + 7) // 8 * 8
+    # the second object's header becomes a free-space entry of size 0: HDF5 would step by 0 forever
+    data[second:second + 16] = bytes(16)
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(data))
+    assert gn.load_model(good).count_params() == model.count_params()
+    try:
+        gn.load_model(bad)
+    except gn.FileFormatError as exc:
+        assert "bad.h5" in str(exc) and "global heap" in str(exc)
+    else:
+        raise AssertionError("the damaged heap was not refused")
+
+
+def test_attribute_of_a_damaged_vlen_type_is_refused_not_read(tmp_path):
+    """model_config's type turned from a variable-length string into a vlen of an unknown kind.
+
+    h5py reading such an attribute crashes the interpreter (found by the fuzz script, seed 42); glassnet
+    checks the type class first.
+    """
+    import glassnet as gn
+    from glassnet import layers
+    good = tmp_path / "good.h5"
+    gn.Sequential([gn.Input((4,)), layers.Dense(2)]).save(good)
+    data = bytearray(good.read_bytes())
+    name = data.find(b"model_config\x00")
+    kind = data.find(b"\x19\x01", name, name + 24)  # datatype message: version 1, class 9 (vlen); bits: string
+    assert name > 0 and kind > 0
+    data[kind + 1] = 3  # vlen type 3: neither a sequence nor a string
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(data))
+    try:
+        gn.load_model(bad)
+    except gn.FileFormatError as exc:
+        assert "bad.h5" in str(exc) and "'model_config'" in str(exc) and "type class" in str(exc)
+    else:
+        raise AssertionError("the damaged attribute type was not refused")
