@@ -65,6 +65,7 @@ def test_reference_vectors_gru():
 
 
 RIGHT = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [0] * 7, [1] * 2 + [0] * 5], dtype=torch.bool)
+LEFT = RIGHT.flip(1)  # pre-padded: run as right-padded after rotating each row, then rotated back
 
 
 @pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
@@ -77,11 +78,12 @@ def test_paths_agree(cls, config):
     x = torch.randn(4, 7, 3)
     layer(x)
     results = {}
-    paths = [("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None)]
+    paths = [("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None), ("packed_left", LEFT),
+             ("loop_left", LEFT)]
     if cls is layers.LSTM:
-        paths.append(("sequence", RIGHT))
+        paths += [("sequence", RIGHT), ("sequence_left", LEFT)]
     for path, mask in paths:
-        layer.path = path.replace("_nomask", "")
+        layer.path = path.replace("_nomask", "").replace("_left", "")
         xi = x.clone().requires_grad_(True)
         out = layer(xi, mask=mask)
         outs = out if isinstance(out, list) else [out]
@@ -90,7 +92,10 @@ def test_paths_agree(cls, config):
         for w in layer.trainable_weights:
             w.grad = None
     layer.path = None
-    for a, b in (("fused", "loop_nomask"), ("packed", "loop")) + ((("sequence", "loop"),) if cls is layers.LSTM else ()):
+    pairs = (("fused", "loop_nomask"), ("packed", "loop"), ("packed_left", "loop_left"))
+    if cls is layers.LSTM:
+        pairs += (("sequence", "loop"), ("sequence_left", "loop_left"))
+    for a, b in pairs:
         for oa, ob in zip(results[a][0], results[b][0]):
             torch.testing.assert_close(oa, ob, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(results[a][1], results[b][1], rtol=1e-5, atol=1e-6)
@@ -104,14 +109,16 @@ def test_path_choice():
     layer(x)
     right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
     left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
+    middle = torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
     assert layer._choose_path(None, None) == "fused"
     assert layer._choose_path(right, None) == "sequence"  # LSTM on the CPU: the hand-written BPTT kernel
     assert layers.GRU(3)._choose_path(right, None) == "packed"
-    assert layer._choose_path(left, None) == "loop"
+    assert layer._choose_path(left, None) == "sequence"  # pre-padded: rotated to right-padded and back
+    assert layer._choose_path(middle, None) == "loop"
     assert layers.LSTM(3, activation="relu")._choose_path(None, None) == "loop"
-    with pytest.raises(gn.ConfigError, match="packed path only with a right-padded mask"):
+    with pytest.raises(gn.ConfigError, match="packed path only with a right- or left-padded mask"):
         layer.path = "packed"
-        layer(x, mask=left)
+        layer(x, mask=middle)
 
 
 def test_masking_creates_mask_and_zeroes_steps():

@@ -3,12 +3,16 @@
 Every recurrent layer walks the time axis step by step with one set of weights (the cell),
 so its parameters do not depend on the number of steps while its work grows linearly.
 
-Three execution paths give the same numbers (``layer.path`` forces one, for tests):
+Four execution paths give the same numbers (``layer.path`` forces one, for tests):
 
 * ``fused``: no mask — torch's fused recurrent kernel (cuDNN on GPU, ATen/oneDNN on CPU).
 * ``packed``: a right-padded mask — the fused kernel on a packed batch (each row stops at
   its last real step); outputs at padded steps repeat the last real output, as Keras does.
-* ``loop``: any other mask, non-default activations or recurrent dropout — the input
+* ``sequence``: the same masks for LSTM on the CPU — one hand-written autograd node for the
+  whole sequence (``sequence_kernel``).
+  A left-padded (pre-padded) mask takes either of these two after each row is rotated so its
+  real steps come first; the outputs are rotated back, with zeros before the first real step.
+* ``loop``: any other mask (padding in the middle), non-default activations or recurrent dropout — the input
   projection for all steps in one matrix multiply, then a loop over the recurrent part
   with Keras's masked update (state carried through masked steps).
 """
@@ -34,6 +38,26 @@ def _unit_forget_bias_init(units: int, base):
         return torch.cat([base((units,), dtype), torch.ones(units, dtype=dtype), base((2 * units,), dtype)])
     return initializers.Initializer("unit_forget_bias", lambda s, d: init(s, d))
 
+
+
+def _right_padded(mask) -> bool:
+    """True when every row's real steps come first (no real step after a padded one)."""
+    return not bool((mask[:, 1:] & ~mask[:, :-1]).any())
+
+
+def _shift_rows(x, shift):
+    """Row b of (batch, T, ...) rotated along time by ``shift[b]`` steps: out[b, t] = x[b, (t + shift[b]) % T]."""
+    T = x.shape[1]
+    idx = (torch.arange(T, device=x.device)[None, :] + shift[:, None]) % T
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def _left_to_right(x, mask):
+    """A left-padded batch as a right-padded one: each row rotated so its real steps come first."""
+    lengths = mask.sum(dim=1)
+    pads = x.shape[1] - lengths
+    right = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+    return _shift_rows(x, pads), right, pads, mask
 
 class _Cell(Layer):
     """Weights of one recurrent step: ``kernel (n, g·d)``, ``recurrent_kernel (d, g·d)``, ``bias``."""
@@ -328,6 +352,9 @@ class RNNBase(Layer):
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
         path = self._choose_path(mask, rec_mask, x)
+        pads = None
+        if path in ("packed", "sequence") and not _right_padded(mask):
+            x, mask, pads, left_mask = _left_to_right(x, mask)  # pre-padded: real steps moved to the front
         if path == "fused":
             seq, last, states = self._run_fused(x, states, training)
         elif path == "packed":
@@ -336,6 +363,10 @@ class RNNBase(Layer):
             seq, last, states = self._run_sequence(x, mask, states)
         else:
             seq, last, states = self._run_loop(x, mask, states, rec_mask)
+        if pads is not None:  # back to the input's layout; steps before the first real one output zeros
+            last = torch.where(left_mask[:, -1:], states[0], torch.zeros_like(states[0]))
+            if seq is not None:
+                seq = torch.where(left_mask[..., None], _shift_rows(seq, -pads), torch.zeros_like(seq))
         if self.stateful:
             self._state_values = [s.detach() for s in states]
         output = seq if self.return_sequences else last
@@ -343,14 +374,15 @@ class RNNBase(Layer):
 
     def _choose_path(self, mask, rec_mask, x=None) -> str:
         fused_ok = self.cell._fused_ok() and rec_mask is None
-        right_padded = mask is not None and not bool((mask[:, 1:] & ~mask[:, :-1]).any())
+        # a right-padded mask, or a left-padded one (run as right-padded after moving each row's steps)
+        right_padded = mask is not None and (_right_padded(mask) or _right_padded(mask.flip(1)))
         sequence_ok = isinstance(self.cell, LSTMCell) and fused_ok and (x is None or x.device.type == "cpu")
         if self.path is not None:
             wanted = self.path
             if wanted == "fused" and (mask is not None or not fused_ok):
                 raise ConfigError(self._error("cannot use the fused path with a mask or this configuration"))
             if wanted in ("packed", "sequence") and (not right_padded or not fused_ok):
-                raise ConfigError(self._error(f"can use the {wanted} path only with a right-padded mask"))
+                raise ConfigError(self._error(f"can use the {wanted} path only with a right- or left-padded mask"))
             if wanted == "sequence" and not sequence_ok:
                 raise ConfigError(self._error("can use the sequence path only for LSTM on the CPU"))
             return wanted
