@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.glassnet-installed
+TOURSTAMP := $(VENV)/.glassnet-tour-installed
 # torch is pinned and installed first: an open range could pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
@@ -14,10 +15,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# the demo needs only the tour's data packages, not the test tools
+$(TOURSTAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[tour]'
+	touch $(TOURSTAMP)
+
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/glassnet demo
+# `make demo` runs the quick tour (about a minute); `make demo FULL=1` the full one (about 10 minutes)
+demo: $(TOURSTAMP)
+	$(BIN)/glassnet tour $(if $(filter 1 yes true,$(FULL)),,--quick)
 
 test: $(STAMP)
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -n 2 -q
@@ -26,4 +35,4 @@ bench: $(STAMP)
 	KERAS_BACKEND=torch $(BIN)/python benchmarks/rnn_speed.py --quick --json bench-out/rnn_speed.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tour-report

@@ -1,4 +1,4 @@
-"""The ``glassnet`` command line: summary, compare, explain and demo.
+"""The ``glassnet`` command line: summary, compare, explain, tour and demo.
 
 FILE is ``path/to/file.py:function`` (a function returning a model) or a saved ``.keras``, ``.h5`` or
 ``.glassnet`` file.
@@ -100,6 +100,19 @@ def _cmd_demo(args) -> None:
     run_demo()
 
 
+def _cmd_tour(args) -> int:
+    from .tour import CHAPTERS, run_tour
+    chapters = args.chapter or None
+    for n in chapters or ():
+        if n not in CHAPTERS:
+            raise UsageError(f"--chapter must be one of {sorted(CHAPTERS)}; received {n}")
+    try:
+        result = run_tour(quick=args.quick, chapters=chapters, out=args.out)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    return 1 if result["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glassnet", description="Keras-semantics layers on PyTorch that show their work.",
@@ -121,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", help="explain only this layer")
     p.add_argument("--input-shape", help="a concrete input shape, batch first")
     p.set_defaults(run=_cmd_explain)
+    p = sub.add_parser("tour", help="answer the seed's questions by training real models on real bundled data; "
+                                    "writes DIR/index.html and DIR/report.json")
+    p.add_argument("--quick", action="store_true", help="less data and fewer epochs (under 3 minutes on 2 cores)")
+    p.add_argument("--chapter", type=int, action="append", metavar="N", help="run only chapter N (repeatable)")
+    p.add_argument("--out", default="tour-report", metavar="DIR", help="report folder (default: tour-report)")
+    p.set_defaults(run=_cmd_tour)
     p = sub.add_parser("demo", help="build the seed questions' example models, summarise them and check their numbers")
     p.set_defaults(run=_cmd_demo)
     return parser
@@ -133,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        args.run(args)
+        status = args.run(args)
     except UsageError as exc:
         print(f"glassnet: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
