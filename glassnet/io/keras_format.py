@@ -91,16 +91,54 @@ def _check_global_heaps(buf, path: str) -> None:
         at = buf.find(_GCOL, at + 16)
 
 
+_VLEN_ATTRS = ("model_config", "training_config", "keras_version", "backend")
+
+
+def _u(buf, at: int, n: int) -> int:
+    return int.from_bytes(buf[at:at + n], "little")
+
+
+def _check_vlen_attributes(buf, path: str) -> None:
+    """Refuse a Keras string attribute whose stored length is larger than the whole file.
+
+    A variable-length string attribute stores its length beside a pointer into the global heap;
+    HDF5 allocates that many bytes before it finds out the pointer is bad, so a damaged length means
+    gigabytes allocated for a file of kilobytes. Attribute messages of layout version 1 (what h5py
+    writes by default) and 3 are recognised by their name; anything else is left to HDF5.
+    """
+    end = len(buf)
+    for name in _VLEN_ATTRS:
+        key = name.encode() + b"\x00"
+        n = buf.find(key)
+        while n >= 0:
+            size = len(key)
+            data = None
+            if n >= 8 and buf[n - 8] == 1 and buf[n - 7] == 0 and _u(buf, n - 6, 2) == size:
+                dt = n + (size + 7) // 8 * 8
+                data = dt + (_u(buf, n - 4, 2) + 7) // 8 * 8 + (_u(buf, n - 2, 2) + 7) // 8 * 8
+            elif n >= 9 and buf[n - 9] == 3 and _u(buf, n - 7, 2) == size:
+                dt = n + size
+                data = dt + _u(buf, n - 5, 2) + _u(buf, n - 3, 2)
+            if data is not None and dt < end and buf[dt] & 0x0F == 9 and data + 4 <= end:
+                length = _u(buf, data, 4)
+                if length > end:
+                    raise FileFormatError(f"{path}: damaged HDF5 content (the '{name}' attribute claims a string of "
+                                          f"{length:,} bytes in a file of {end:,}).")
+            n = buf.find(key, n + 1)
+
+
 def _open_h5(source, path: str):
     h5py = _h5py()
     if isinstance(source, io.BytesIO):
         _check_global_heaps(source.getvalue(), path)
+        _check_vlen_attributes(source.getvalue(), path)
     else:
         with open(source, "rb") as raw:
             size = os.fstat(raw.fileno()).st_size
             if size:
                 with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                     _check_global_heaps(buf, path)
+                    _check_vlen_attributes(buf, path)
     try:
         return h5py.File(source, "r")
     except Exception as exc:  # h5py raises OSError and others for corrupt files

@@ -66,3 +66,28 @@ def test_attribute_of_a_damaged_vlen_type_is_refused_not_read(tmp_path):
         assert "bad.h5" in str(exc) and "'model_config'" in str(exc) and "type class" in str(exc)
     else:
         raise AssertionError("the damaged attribute type was not refused")
+
+
+def test_string_attribute_longer_than_the_file_is_refused_before_allocation(tmp_path):
+    """model_config's stored length damaged to ~4 GB: HDF5 would allocate it before failing (fuzz, seed 99)."""
+    import h5py
+    import glassnet as gn
+    from glassnet import layers
+    good = tmp_path / "good.h5"
+    gn.Sequential([gn.Input((4,)), layers.Dense(2)]).save(good)
+    with h5py.File(good, "r") as f:
+        length = len(f.attrs["model_config"].encode() if isinstance(f.attrs["model_config"], str)
+                     else f.attrs["model_config"])
+    data = bytearray(good.read_bytes())
+    name = data.find(b"model_config\x00")
+    at = data.find(length.to_bytes(4, "little"), name, name + 80)  # the stored length, after name and type
+    assert name > 0 and at > 0
+    data[at:at + 4] = (0xF0000000).to_bytes(4, "little")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(data))
+    try:
+        gn.load_model(bad)
+    except gn.FileFormatError as exc:
+        assert "claims a string of 4,026,531,840 bytes" in str(exc)
+    else:
+        raise AssertionError("the damaged length was not refused")
