@@ -432,7 +432,7 @@ class RNNBase(Layer):
             out = x.new_zeros(B, T, self.units) if self.return_sequences else None
             return self._finish_right_padded(out, list(states), mask, states, empty)
         xp = self.cell.project(x[:, :steps])
-        hs, cs = lstm_sequence(xp, self.cell.recurrent_kernel, states[0], states[1])
+        hs, cs = lstm_sequence(xp, self.cell.recurrent_kernel, states[0], states[1], lengths)
         idx, rows = (lengths - 1).clamp(min=0), torch.arange(B, device=x.device)
         new = [hs[idx, rows], cs[idx, rows]]
         out = None

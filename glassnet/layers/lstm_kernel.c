@@ -1,0 +1,209 @@
+/* The LSTM recurrence over a whole batch of sequences, forward and backward, in float32.
+ *
+ * glassnet compiles this file with the system C compiler the first time a masked LSTM runs on the
+ * CPU (see native.py) and calls it through ctypes: one call per forward and one per backward pass,
+ * instead of a dozen small torch operations per time step. It holds only the recurrence; the input
+ * projection, the weight gradient of the recurrent kernel and all bookkeeping stay in torch.
+ *
+ * Layouts (row-major, contiguous):
+ *   xp     (B, T, 4d)  input projection x·W + b, gate order i, f, g (cell candidate), o
+ *   R      (d, 4d)     recurrent kernel;  RT (4d, d) its transpose, for the backward pass
+ *   h0, c0 (B, d)      initial states
+ *   gates  (B, T, 4d)  out: activated gates
+ *   cs, hs (B, T, d)   out: cell and hidden states;  tcs (B, T, d) out: tanh(c)
+ *
+ * exp, sigmoid and tanh are written out (Cephes-style polynomials, float32 round-off) so that the
+ * compiler can vectorise the element-wise loops; NaN propagates as it does in torch.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+/* Gradients that decay over many steps reach subnormal floats (below 1.2e-38), where x86 arithmetic is
+ * dozens of times slower; flush them to zero during a call, and restore the caller's setting after. */
+#define FLUSH_SUBNORMALS unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040);
+#define RESTORE_SUBNORMALS _mm_setcsr(saved_csr);
+#else
+#define FLUSH_SUBNORMALS
+#define RESTORE_SUBNORMALS
+#endif
+
+static inline float exp_f(float x) {
+    float keep = x;
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -88.3762626647949f ? -88.3762626647949f : x;
+    float fx = floorf(x * 1.44269504088896341f + 0.5f);
+    x = x - fx * 0.693359375f;
+    x = x + fx * 2.12194440e-4f;
+    float z = x * x;
+    float y = 1.9875691500e-4f;
+    y = y * x + 1.3981999507e-3f;
+    y = y * x + 8.3333519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * z + x + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)fx + 127) << 23;
+    y = y * scale.f;
+    return keep == keep ? y : keep;
+}
+
+static inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+static inline float tanh_f(float x) {
+    float a = fabsf(x);
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
+                    + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float e = exp_f(2.0f * a);
+    float large = 1.0f - 2.0f / (e + 1.0f);
+    large = x < 0.0f ? -large : large;
+    float r = a < 0.625f ? small : large;
+    return x == x ? r : x;
+}
+
+/* out[j0 : j0+W] = base + v (m) · M[:, j0 : j0+W] for a block of W columns held in registers while the
+ * m rows of M stream past, in four partial sums so that the multiply-adds do not wait on each other. */
+#define MATVEC_BLOCK(W)                                                                      \
+    for (; j0 + (W) <= n; j0 += (W)) {                                                       \
+        float a0[W], a1[W], a2[W], a3[W];                                                    \
+        for (int jj = 0; jj < (W); jj++) {                                                   \
+            a0[jj] = base ? base[j0 + jj] : 0.0f;                                            \
+            a1[jj] = a2[jj] = a3[jj] = 0.0f;                                                 \
+        }                                                                                    \
+        int64_t k = 0;                                                                       \
+        for (; k + 4 <= m; k += 4) {                                                         \
+            const float v0 = v[k], v1 = v[k + 1], v2 = v[k + 2], v3 = v[k + 3];              \
+            const float *r0 = M + k * ld + j0, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;   \
+            for (int jj = 0; jj < (W); jj++) {                                               \
+                a0[jj] += v0 * r0[jj];                                                       \
+                a1[jj] += v1 * r1[jj];                                                       \
+                a2[jj] += v2 * r2[jj];                                                       \
+                a3[jj] += v3 * r3[jj];                                                       \
+            }                                                                                \
+        }                                                                                    \
+        for (; k < m; k++)                                                                   \
+            for (int jj = 0; jj < (W); jj++) a0[jj] += v[k] * M[k * ld + j0 + jj];           \
+        for (int jj = 0; jj < (W); jj++) out[j0 + jj] = (a0[jj] + a1[jj]) + (a2[jj] + a3[jj]); \
+    }
+
+/* out (n) = base (n, or zeros when NULL) + v (m) · M (m, n), row k of M at M + k·ld. */
+static inline void matvec_add(int64_t m, int64_t n, int64_t ld, const float *restrict v,
+                              const float *restrict M, const float *restrict base, float *restrict out) {
+    int64_t j0 = 0;
+    MATVEC_BLOCK(32)
+    MATVEC_BLOCK(8)
+    for (; j0 < n; j0++) {
+        float acc = base ? base[j0] : 0.0f;
+        for (int64_t k = 0; k < m; k++) acc += v[k] * M[k * ld + j0];
+        out[j0] = acc;
+    }
+}
+
+/* The same for a wide, short M (n ≥ 64 columns, few rows): blocks of 64 columns, one sum each. */
+static inline void matvec_add_wide(int64_t m, int64_t n, const float *restrict v, const float *restrict M,
+                                   const float *restrict base, float *restrict out) {
+    int64_t j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {
+        float acc[64];
+        for (int jj = 0; jj < 64; jj++) acc[jj] = base[j0 + jj];
+        for (int64_t k = 0; k < m; k++) {
+            const float vk = v[k];
+            const float *row = M + k * n + j0;
+            for (int jj = 0; jj < 64; jj++) acc[jj] += vk * row[jj];
+        }
+        for (int jj = 0; jj < 64; jj++) out[j0 + jj] = acc[jj];
+    }
+    if (j0 < n) matvec_add(m, n - j0, n, v, M + j0, base + j0, out + j0);
+}
+
+/* One step's element-wise part for one row: gate pre-activations in, activations, c, tanh(c), h out. */
+static inline void cell_forward(int64_t d, float *restrict gi, float *restrict gf, float *restrict gg,
+                                float *restrict go, const float *restrict cp, float *restrict c,
+                                float *restrict tc, float *restrict h) {
+    for (int64_t j = 0; j < d; j++) {
+        float i = sigmoid_f(gi[j]), f = sigmoid_f(gf[j]), g = tanh_f(gg[j]), o = sigmoid_f(go[j]);
+        float cn = f * cp[j] + i * g;
+        float th = tanh_f(cn);
+        gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
+        c[j] = cn; tc[j] = th; h[j] = o * th;
+    }
+}
+
+/* One step's element-wise backward for one row; dh, dc carry the gradient from the step after. */
+static inline void cell_backward(int64_t d, const float *restrict gi, const float *restrict gf,
+                                 const float *restrict gg, const float *restrict go, const float *restrict tc,
+                                 const float *restrict cp, const float *restrict dh, float *restrict dc,
+                                 const float *restrict up_h, const float *restrict up_c, float *restrict dzi,
+                                 float *restrict dzf, float *restrict dzg, float *restrict dzo) {
+    for (int64_t j = 0; j < d; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j], th = tc[j];
+        float dht = dh[j] + up_h[j];
+        float dct = dc[j] + up_c[j] + dht * o * (1.0f - th * th);
+        dzi[j] = dct * g * i * (1.0f - i);
+        dzf[j] = dct * cp[j] * f * (1.0f - f);
+        dzg[j] = dct * i * (1.0f - g * g);
+        dzo[j] = dht * th * o * (1.0f - o);
+        dc[j] = dct * f;
+    }
+}
+
+/* lengths (B): row b runs steps 0 .. lengths[b]-1; its later steps are written as zeros (NULL: all T).
+ * Rows are independent, so each runs its whole sequence before the next: its state stays in cache and
+ * its slice of every buffer is read and written in order. */
+void glassnet_lstm_forward(int64_t B, int64_t T, int64_t d, const float *xp, const float *R,
+                           const float *h0, const float *c0, const int64_t *lengths, float *gates, float *cs,
+                           float *hs, float *tcs) {
+    const int64_t G = 4 * d;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        int64_t L = lengths ? lengths[b] : T;
+        L = L < 0 ? 0 : (L > T ? T : L);
+        const float *h = h0 + b * d, *c = c0 + b * d;
+        for (int64_t t = 0; t < L; t++) {
+            const int64_t row = b * T + t;
+            float *g = gates + row * G;
+            matvec_add_wide(d, G, h, R, xp + row * G, g);
+            cell_forward(d, g, g + d, g + 2 * d, g + 3 * d, c, cs + row * d, tcs + row * d, hs + row * d);
+            h = hs + row * d;
+            c = cs + row * d;
+        }
+        const size_t rest = (size_t)(T - L);
+        memset(gates + (b * T + L) * G, 0, rest * (size_t)G * sizeof(float));
+        memset(cs + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
+        memset(tcs + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
+        memset(hs + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
+    }
+    RESTORE_SUBNORMALS
+}
+
+/* dhs, dcs (B, T, d): gradients arriving at every step's h and c; those at a row's steps past its
+ * length must be zero (the caller masks them), and are not read.
+ * dxp (B, T, 4d): out, d(pre-activation gates) = d(input projection);
+ * dh0, dc0 (B, d): out, the gradients of the initial states. */
+void glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, const float *c0,
+                            const int64_t *lengths, const float *gates, const float *cs, const float *tcs,
+                            const float *dhs, const float *dcs, float *dxp, float *dh0, float *dc0) {
+    const int64_t G = 4 * d;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        int64_t L = lengths ? lengths[b] : T;
+        L = L < 0 ? 0 : (L > T ? T : L);
+        float *dh = dh0 + b * d, *dc = dc0 + b * d;  /* the running gradients end as d(h0), d(c0) */
+        memset(dh, 0, (size_t)d * sizeof(float));
+        memset(dc, 0, (size_t)d * sizeof(float));
+        memset(dxp + (b * T + L) * G, 0, (size_t)(T - L) * (size_t)G * sizeof(float));
+        for (int64_t t = L - 1; t >= 0; t--) {
+            const int64_t row = b * T + t;
+            const float *g = gates + row * G;
+            const float *cp = t ? cs + (row - 1) * d : c0 + b * d;
+            float *dz = dxp + row * G;
+            cell_backward(d, g, g + d, g + 2 * d, g + 3 * d, tcs + row * d, cp, dh, dc, dhs + row * d,
+                          dcs + row * d, dz, dz + d, dz + 2 * d, dz + 3 * d);
+            matvec_add(G, d, d, dz, RT, 0, dh);
+        }
+    }
+    RESTORE_SUBNORMALS
+}
