@@ -9,7 +9,8 @@ Four execution paths give the same numbers (``layer.path`` forces one, for tests
 * ``packed``: a right-padded mask — the fused kernel on a packed batch (each row stops at
   its last real step); outputs at padded steps repeat the last real output, as Keras does.
 * ``sequence``: the same masks for LSTM on the CPU — one hand-written autograd node for the
-  whole sequence (``sequence_kernel``).
+  whole sequence (``sequence_kernel``); in float32 its recurrence runs in compiled C
+  (``lstm_kernel.c``, each row stopping at its length) when a C compiler is available.
   A left-padded (pre-padded) mask takes either of these two after each row is rotated so its
   real steps come first; the outputs are rotated back, with zeros before the first real step.
 * ``loop``: any other mask (padding in the middle), non-default activations or recurrent dropout — the input

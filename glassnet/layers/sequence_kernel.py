@@ -12,6 +12,11 @@ thousands of small nodes per batch. Here the whole sequence is one autograd node
 The whole batch runs for ``steps`` = the longest row. A row that ended earlier keeps computing
 past its end, but nothing reads those values: the caller takes each row's state at its last real
 step and masks the sequence output, so their gradients are zero and never reach real steps.
+
+In float32, the same node can run its recurrence in compiled C instead (``lstm_kernel.c`` through
+``native.py``): one call per pass instead of a dozen torch operations per step, and each row stops
+at its length. The torch kernel stays the reference and the fallback; tests hold the two (and
+``torch.nn.LSTM``) to float32 round-off.
 """
 from __future__ import annotations
 
