@@ -214,3 +214,17 @@ def test_corrupt_native_file_is_refused(tmp_path):
     other = gn.Sequential([gn.Input((6,)), layers.Dense(3), layers.Dense(1)])
     with pytest.raises(gn.FileFormatError, match=r"ok\.glassnet: weight 'layers/dense/vars/0' has shape \(6, 8\), the model expects \(6, 3\)"):
         other.load_weights(tmp_path / "ok.glassnet")
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result is readable like any new file."""
+    old = os.umask(0o027)
+    try:
+        model = gn.Sequential([gn.Input((3,)), layers.Dense(2)])
+        for name in ("m.glassnet", "m.keras", "m.h5", "m.weights.h5"):
+            path = tmp_path / name
+            model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
+            assert (path.stat().st_mode & 0o777) == 0o640, name
+    finally:
+        os.umask(old)

@@ -27,14 +27,40 @@ MAX_MEMBER_BYTES = 4 << 30  # refuse archive members that claim more than 4 GiB 
 MAX_JSON_BYTES = 64 << 20
 
 
+def _umask_at_import() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK_AT_IMPORT = _umask_at_import()
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process's umask (read from /proc
+    where it can be, since setting the umask to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = _UMASK_AT_IMPORT
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_write(path: str):
-    """Yield a binary file object; on success it replaces ``path`` atomically (fsync, rename)."""
+    """Yield a binary file object; on success it replaces ``path`` atomically (fsync, rename).
+
+    The file gets the permissions a plain ``open(path, "wb")`` would give it (the temporary file
+    behind it is created private).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=folder)
     try:
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
