@@ -24,7 +24,7 @@ $(TOURSTAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# `make demo` runs the quick tour (about a minute); `make demo FULL=1` the full one (about 4 minutes)
+# `make demo` runs the quick tour (under a minute); `make demo FULL=1` the full one (a few minutes)
 demo: $(TOURSTAMP)
 	$(BIN)/glassnet tour $(if $(filter 1 yes true,$(FULL)),,--quick)
 
