@@ -116,3 +116,26 @@ def test_rows_stop_at_their_length(B, T, d):
         torch.testing.assert_close(a * real, b * real, rtol=1e-5, atol=1e-6, msg=name)
     for name, a, b in zip(["dxp", "dR", "dh0", "dc0"], got[2:], ref[2:]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=2e-5, msg=name)
+
+
+@pytest.mark.parametrize("env,expected", [({"GLASSNET_NATIVE": "0"}, "disabled by GLASSNET_NATIVE=0"),
+                                          ({"CC": "false"}, "compiling lstm_kernel.c failed")])
+def test_without_the_kernel_the_torch_kernel_runs(tmp_path, env, expected):
+    """Disabled, or a compiler that fails: the LSTM still trains, on the torch kernel, and says why."""
+    import os
+    import subprocess
+    import sys
+    code = ("import torch, glassnet as gn\n"
+            "from glassnet import layers\n"
+            "from glassnet.layers import native\n"
+            "layer = layers.LSTM(3)\n"
+            "x = torch.randn(2, 4, 2, requires_grad=True)\n"
+            "layer(x, mask=torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)).sum().backward()\n"
+            "assert native.library() is None and x.grad is not None\n"
+            "print(native.status())\n")
+    full_env = dict(os.environ, GLASSNET_CACHE=str(tmp_path), **env)
+    if "CC" in env:  # a compiler that exists but fails: /bin/false under the name CC
+        full_env["CC"] = shutil.which("false")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout

@@ -58,8 +58,11 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
     cc = _compiler()
     if cc is None:
         return None, "no C compiler found (cc, gcc or clang); using the torch kernel"
-    with open(_SOURCE, "rb") as f:
-        source = f.read()
+    try:
+        with open(_SOURCE, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        return None, f"the kernel's source is missing ({exc}); using the torch kernel"
     try:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:

@@ -108,6 +108,7 @@ def run(ch, quick: bool) -> None:
         fig, a = pyplot.subplots(figsize=(6, 3.4))
         for name, c in curves.items():
             a.plot(range(1, len(c) + 1), c, "o-", label=name)
+        a.set_xticks(range(1, epochs + 1))
         a.set_xlabel("epoch")
         a.set_ylabel("test accuracy")
         a.set_title("Accuracy on held-out digits after each epoch")
