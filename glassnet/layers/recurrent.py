@@ -41,9 +41,16 @@ def _unit_forget_bias_init(units: int, base):
 
 
 
-def _right_padded(mask) -> bool:
-    """True when every row's real steps come first (no real step after a padded one)."""
-    return not bool((mask[:, 1:] & ~mask[:, :-1]).any())
+def _padding(mask) -> str | None:
+    """Where a mask's padding sits: "right" (each row's real steps come first), "left" (they come last,
+    as ``pad_sequences`` writes them), "middle" (anything else), or None without a mask."""
+    if mask is None:
+        return None
+    if not bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        return "right"
+    if not bool((mask[:, :-1] & ~mask[:, 1:]).any()):
+        return "left"
+    return "middle"
 
 
 def _shift_rows(x, shift):
@@ -54,11 +61,12 @@ def _shift_rows(x, shift):
 
 
 def _left_to_right(x, mask):
-    """A left-padded batch as a right-padded one: each row rotated so its real steps come first."""
+    """A left-padded batch as a right-padded one: each row rotated so its real steps come first.
+    Returns the rotated input, its right-padded mask and each row's rotation."""
     lengths = mask.sum(dim=1)
     pads = x.shape[1] - lengths
     right = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
-    return _shift_rows(x, pads), right, pads, mask
+    return _shift_rows(x, pads), right, pads
 
 class _Cell(Layer):
     """Weights of one recurrent step: ``kernel (n, g·d)``, ``recurrent_kernel (d, g·d)``, ``bias``."""
@@ -352,10 +360,12 @@ class RNNBase(Layer):
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
-        path = self._choose_path(mask, rec_mask, x)
-        pads = None
-        if path in ("packed", "sequence") and not _right_padded(mask):
-            x, mask, pads, left_mask = _left_to_right(x, mask)  # pre-padded: real steps moved to the front
+        padding = _padding(mask)
+        path = self._choose_path(mask, rec_mask, x, padding)
+        left_mask = None
+        if path in ("packed", "sequence") and padding == "left":  # pre-padded: real steps moved to the front
+            left_mask = mask
+            x, mask, pads = _left_to_right(x, mask)
         if path == "fused":
             seq, last, states = self._run_fused(x, states, training)
         elif path == "packed":
@@ -364,7 +374,7 @@ class RNNBase(Layer):
             seq, last, states = self._run_sequence(x, mask, states)
         else:
             seq, last, states = self._run_loop(x, mask, states, rec_mask)
-        if pads is not None:  # back to the input's layout; steps before the first real one output zeros
+        if left_mask is not None:  # back to the input's layout; steps before the first real one output zeros
             last = torch.where(left_mask[:, -1:], states[0], torch.zeros_like(states[0]))
             if seq is not None:
                 seq = torch.where(left_mask[..., None], _shift_rows(seq, -pads), torch.zeros_like(seq))
@@ -373,10 +383,10 @@ class RNNBase(Layer):
         output = seq if self.return_sequences else last
         return [output, *states] if self.return_state else output
 
-    def _choose_path(self, mask, rec_mask, x=None) -> str:
+    def _choose_path(self, mask, rec_mask, x=None, padding: str | None = None) -> str:
         fused_ok = self.cell._fused_ok() and rec_mask is None
         # a right-padded mask, or a left-padded one (run as right-padded after moving each row's steps)
-        right_padded = mask is not None and (_right_padded(mask) or _right_padded(mask.flip(1)))
+        right_padded = (padding or _padding(mask)) in ("right", "left")
         sequence_ok = isinstance(self.cell, LSTMCell) and fused_ok and (x is None or x.device.type == "cpu")
         if self.path is not None:
             wanted = self.path
