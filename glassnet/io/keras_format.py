@@ -127,18 +127,22 @@ def _check_vlen_attributes(buf, path: str) -> None:
             n = buf.find(key, n + 1)
 
 
+def _check_bytes(buf, path: str) -> None:
+    """The checks made on a file's raw bytes before HDF5 parses it (HDF5 hangs, crashes or allocates
+    gigabytes on these damages instead of raising)."""
+    _check_global_heaps(buf, path)
+    _check_vlen_attributes(buf, path)
+
+
 def _open_h5(source, path: str):
     h5py = _h5py()
     if isinstance(source, io.BytesIO):
-        _check_global_heaps(source.getvalue(), path)
-        _check_vlen_attributes(source.getvalue(), path)
+        _check_bytes(source.getvalue(), path)
     else:
         with open(source, "rb") as raw:
-            size = os.fstat(raw.fileno()).st_size
-            if size:
+            if os.fstat(raw.fileno()).st_size:
                 with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                    _check_global_heaps(buf, path)
-                    _check_vlen_attributes(buf, path)
+                    _check_bytes(buf, path)
     try:
         return h5py.File(source, "r")
     except Exception as exc:  # h5py raises OSError and others for corrupt files
