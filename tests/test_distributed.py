@@ -15,22 +15,26 @@ from glassnet import layers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-WORKER = textwrap.dedent("""
-    import json, sys
-    import numpy as np, torch
-    torch.set_num_threads(1)
-    import glassnet as gn
-    from glassnet import layers
-    out = sys.argv[1]
+# the data and the compiled model, the same text in each worker and in the single-process reference
+PROBLEM = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 5)).astype(np.float32)
     y = (x @ rng.standard_normal((5, 1))).astype(np.float32)
     gn.utils.set_random_seed(3)
     m = gn.Sequential([gn.Input((5,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
     m.compile(gn.optimizers.SGD(learning_rate=0.05, momentum=0.9), "mse", metrics=["mae"])
+""")
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    import glassnet as gn
+    from glassnet import layers
+""") + PROBLEM + textwrap.dedent("""
     h = m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     ev = m.evaluate(x[:61], y[:61], return_dict=True, verbose=0)
-    np.savez(out, *m.get_weights())
+    np.savez(sys.argv[1], *m.get_weights())
     print(json.dumps({"history": h.history, "eval": ev, "rank": torch.distributed.get_rank()}))
 """)
 
@@ -67,12 +71,9 @@ def test_two_process_gloo_matches_single_process(tmp_path):
     assert outs[0]["history"] == outs[1]["history"] and outs[0]["eval"] == outs[1]["eval"]
 
     # the same global batches (16 = 2 ranks × 8) in one process
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 5)).astype(np.float32)
-    y = (x @ rng.standard_normal((5, 1))).astype(np.float32)
-    gn.utils.set_random_seed(3)
-    m = gn.Sequential([gn.Input((5,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
-    m.compile(gn.optimizers.SGD(learning_rate=0.05, momentum=0.9), "mse", metrics=["mae"])
+    ns = {"np": np, "gn": gn, "layers": layers}
+    exec(PROBLEM, ns)
+    x, y, m = ns["x"], ns["y"], ns["m"]
     h = m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for a, k in zip(m.get_weights(), w0.files):
         np.testing.assert_allclose(a, w0[k], atol=1e-5, rtol=0)

@@ -120,48 +120,40 @@ def _gn_predict(model, xs):
     return out if isinstance(out, list) else [out]
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_keras_file_loads_and_saves_back(keras, name, tmp_path):
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+def _both_ways(keras, name, rng, path, back, load_kwargs):
+    """Keras saves ``name`` at ``path``; glassnet loads it and predicts the same; glassnet saves it at
+    ``back``; Keras loads that and predicts the same. Returns the Keras model, glassnet's and the reloaded one."""
     km = MODELS[name](keras)
     _randomise(km, rng)
     xs = _inputs(km, rng)
     expected = _keras_predict(km, xs)
-    path = str(tmp_path / f"{name}.keras")
     km.save(path)
     g = gn.load_model(path)
-    assert g.count_params() == km.count_params()
+    for a, b in zip(_gn_predict(g, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    g.save(back)
+    k2 = keras.models.load_model(back, **load_kwargs)
+    for a, b in zip(_keras_predict(k2, xs), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    return km, g, k2
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_keras_file_loads_and_saves_back(keras, name, tmp_path):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    km, g, k2 = _both_ways(keras, name, rng, str(tmp_path / f"{name}.keras"),
+                           str(tmp_path / f"{name}_from_glassnet.keras"), {})
+    assert g.count_params() == km.count_params() == k2.count_params()
     k_shape = km.output_shape if isinstance(km.output_shape, list) else [km.output_shape]
     g_shape = g.output_shape if isinstance(g.output_shape, list) else [g.output_shape]
     assert [tuple(s) for s in g_shape] == [tuple(s) for s in k_shape]
-    for a, b in zip(_gn_predict(g, xs), expected):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    back = str(tmp_path / f"{name}_from_glassnet.keras")
-    g.save(back)
-    k2 = keras.models.load_model(back)
-    assert k2.count_params() == km.count_params()
-    for a, b in zip(_keras_predict(k2, xs), expected):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["lstm_stack", "two_inputs_two_outputs_shared", "bidirectional", "cnn_grouped",
                                   "embedding_mask_right", "nested_model"])
 def test_legacy_h5_both_ways(keras, name, tmp_path):
-    rng = np.random.default_rng(1)
-    km = MODELS[name](keras)
-    _randomise(km, rng)
-    xs = _inputs(km, rng)
-    expected = _keras_predict(km, xs)
-    path = str(tmp_path / f"{name}.h5")
-    km.save(path)
-    g = gn.load_model(path)
-    for a, b in zip(_gn_predict(g, xs), expected):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    back = str(tmp_path / "back.h5")
-    g.save(back)
-    k2 = keras.models.load_model(back, compile=False)
-    for a, b in zip(_keras_predict(k2, xs), expected):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    _both_ways(keras, name, np.random.default_rng(1), str(tmp_path / f"{name}.h5"), str(tmp_path / "back.h5"),
+               {"compile": False})
 
 
 def test_weights_h5_both_ways(keras, tmp_path):
