@@ -1,5 +1,9 @@
 """What the speed benchmarks share: child processes per measurement, interleaved rounds with a
-rotating order, medians and ratios, JSON output."""
+rotating order, medians and ratios, JSON output, and the sine-window regression data.
+
+Importing it puts the repository on ``sys.path`` (the benchmarks run from a checkout) and makes
+Keras default to its torch backend.
+"""
 from __future__ import annotations
 
 import json
@@ -8,6 +12,18 @@ import statistics
 import subprocess
 import sys
 import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def sine_windows(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` noisy sine windows of 50 steps, shape (n, 50, 1), and the 51st value of each, (n, 1)."""
+    t = rng.uniform(0, 100, size=(n, 1)) + np.arange(51)[None, :] * 0.1
+    series = np.sin(t) + 0.1 * rng.standard_normal(t.shape)
+    return series[:, :50, None].astype(np.float32), series[:, 50:51].astype(np.float32)
 
 
 class EpochTimer:

@@ -22,19 +22,15 @@ import sys
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-from common import EpochTimer, minimum, run_rounds, summarise, timed, torch_train_epochs, write_json  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (EpochTimer, minimum, run_rounds, sine_windows, summarise, timed,  # noqa: E402
+                    torch_train_epochs, write_json)
 
 
 def make_data(workload: str, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     if workload == "A":
-        t = rng.uniform(0, 100, size=(n, 1)) + np.arange(51)[None, :] * 0.1
-        s = np.sin(t) + 0.1 * rng.standard_normal(t.shape)
-        return s[:, :50, None].astype(np.float32), s[:, 50:51].astype(np.float32)
+        return sine_windows(n, rng)
     y = rng.integers(0, 10, size=n)
     x = rng.uniform(0, 0.3, size=(n, 28, 28, 1)).astype(np.float32)
     for i, c in enumerate(y):

@@ -25,19 +25,15 @@ import sys
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-from common import EpochTimer, minimum, run_rounds, summarise, torch_train_epochs, write_json  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (EpochTimer, minimum, run_rounds, sine_windows, summarise,  # noqa: E402
+                    torch_train_epochs, write_json)
 
 
 def make_data(workload: str, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     if workload == "a":
-        t = rng.uniform(0, 100, size=(n, 1)) + np.arange(51)[None, :] * 0.1
-        series = np.sin(t) + 0.1 * rng.standard_normal(t.shape)
-        return series[:, :50, None].astype(np.float32), series[:, 50:51].astype(np.float32)
+        return sine_windows(n, rng)
     lengths = rng.integers(5, 101, size=n)
     x = np.zeros((n, 100), dtype=np.int64)
     for i, L in enumerate(lengths):
