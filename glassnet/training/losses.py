@@ -129,6 +129,22 @@ def loss_name(fn) -> str:
     return getattr(fn, "name", getattr(fn, "__name__", type(fn).__name__))
 
 
+def mask_weight(mask: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """A mask as 0/1 weights for per-element ``values`` (a trailing axis of 1 dropped)."""
+    mask = mask.to(values.dtype)
+    if mask.ndim == values.ndim + 1 and mask.shape[-1] == 1:
+        mask = mask.squeeze(-1)
+    return mask
+
+
+def sample_weight_for(sample_weight: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights with trailing axes added so they broadcast over ``values``."""
+    sw = sample_weight.to(values.dtype)
+    while sw.ndim < values.ndim:
+        sw = sw.unsqueeze(-1)
+    return sw
+
+
 def reduce_loss(values: torch.Tensor, sample_weight=None, mask=None) -> torch.Tensor:
     """Keras ``sum_over_batch_size``: ``sum(values·w) / count``; with a mask, the mean over real steps."""
     if values.ndim == 0:
@@ -138,15 +154,11 @@ def reduce_loss(values: torch.Tensor, sample_weight=None, mask=None) -> torch.Te
     total = values.numel()
     weight = None
     if mask is not None:
-        mask = mask.to(values.dtype)
-        if mask.ndim == values.ndim + 1 and mask.shape[-1] == 1:
-            mask = mask.squeeze(-1)
+        mask = mask_weight(mask, values)
         valid = mask.sum()
         weight = mask * torch.where(valid > 0, total / valid, torch.zeros_like(valid))
     if sample_weight is not None:
-        sw = sample_weight.to(values.dtype)
-        while sw.ndim < values.ndim:
-            sw = sw.unsqueeze(-1)
+        sw = sample_weight_for(sample_weight, values)
         weight = sw if weight is None else weight * sw
     if weight is not None:
         values = values * weight

@@ -57,15 +57,10 @@ class MeanMetric(Metric):
 
 
 def _weights(values, sample_weight, mask):
-    w = None
-    if mask is not None:
-        w = mask.to(values.dtype)
-        if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
-            w = w.squeeze(-1)
+    """The mask times the sample weights, as in the loss (None when there are neither)."""
+    w = None if mask is None else L.mask_weight(mask, values)
     if sample_weight is not None:
-        sw = sample_weight.to(values.dtype)
-        while sw.ndim < values.ndim:
-            sw = sw.unsqueeze(-1)
+        sw = L.sample_weight_for(sample_weight, values)
         w = sw if w is None else w * sw
     return w
 
