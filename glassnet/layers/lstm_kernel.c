@@ -150,6 +150,12 @@ static inline void cell_backward(int64_t d, const float *restrict gi, const floa
     }
 }
 
+/* How many steps row b runs: lengths[b] held to 0..T, or T without lengths. */
+static inline int64_t row_length(const int64_t *lengths, int64_t b, int64_t T) {
+    const int64_t L = lengths ? lengths[b] : T;
+    return L < 0 ? 0 : (L > T ? T : L);
+}
+
 /* lengths (B): row b runs steps 0 .. lengths[b]-1; its later steps are written as zeros (NULL: all T).
  * Rows are independent, so each runs its whole sequence before the next: its state stays in cache and
  * its slice of every buffer is read and written in order. */
@@ -159,8 +165,7 @@ void glassnet_lstm_forward(int64_t B, int64_t T, int64_t d, const float *xp, con
     const int64_t G = 4 * d;
     FLUSH_SUBNORMALS
     for (int64_t b = 0; b < B; b++) {
-        int64_t L = lengths ? lengths[b] : T;
-        L = L < 0 ? 0 : (L > T ? T : L);
+        const int64_t L = row_length(lengths, b, T);
         const float *h = h0 + b * d, *c = c0 + b * d;
         for (int64_t t = 0; t < L; t++) {
             const int64_t row = b * T + t;
@@ -189,8 +194,7 @@ void glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, co
     const int64_t G = 4 * d;
     FLUSH_SUBNORMALS
     for (int64_t b = 0; b < B; b++) {
-        int64_t L = lengths ? lengths[b] : T;
-        L = L < 0 ? 0 : (L > T ? T : L);
+        const int64_t L = row_length(lengths, b, T);
         float *dh = dh0 + b * d, *dc = dc0 + b * d;  /* the running gradients end as d(h0), d(c0) */
         memset(dh, 0, (size_t)d * sizeof(float));
         memset(dc, 0, (size_t)d * sizeof(float));
