@@ -2,25 +2,21 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.glassnet-installed
-TOURSTAMP := $(VENV)/.glassnet-tour-installed
+STAMP  := $(VENV)/.installed-test
+# the demo needs only the tour's data packages, not the test tools
+TOURSTAMP := $(VENV)/.installed-tour
 # torch is pinned and installed first: an open range could pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
 .PHONY: demo test install bench clean
+.PRECIOUS: $(VENV)/.installed-%
 
-$(STAMP): pyproject.toml Makefile
+# .venv/.installed-EXTRA: the venv with torch and glassnet's EXTRA extras installed
+$(VENV)/.installed-%: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
-
-# the demo needs only the tour's data packages, not the test tools
-$(TOURSTAMP): pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[tour]'
-	touch $(TOURSTAMP)
+	$(BIN)/python -m pip install -q -e '.[$*]'
+	touch $@
 
 install: $(STAMP)
 
