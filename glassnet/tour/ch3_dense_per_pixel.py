@@ -1,7 +1,6 @@
 """Chapter 3: one dense layer for every pixel — Dense on (n, n, d) feature maps is a 1×1 convolution."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .. import layers

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import math
+import os
 import time
 
 from ..analysis.table import render_table
@@ -169,7 +170,6 @@ def _html_chapter(ch: Chapter) -> str:
 
 def write_report(folder: str, chapters: list[Chapter], meta: dict) -> tuple[str, str]:
     """Write ``index.html`` and ``report.json`` into ``folder`` (atomically); return their paths."""
-    import os
     os.makedirs(folder, exist_ok=True)
     data = {**_plain(meta), "chapters": [c.to_dict() for c in chapters]}
     json_path, html_path = os.path.join(folder, "report.json"), os.path.join(folder, "index.html")
