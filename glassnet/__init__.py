@@ -1,13 +1,14 @@
 """glassnet: Keras-semantics neural-network layers on PyTorch, in which every layer shows its work."""
-__version__ = "0.1.0"
+from .version import __version__
 
 from . import activations, callbacks, config, initializers, layers, utils
 from .analysis import analyze, compare, explain
-from .errors import ConfigError, FileFormatError, GlassnetError, ShapeError
+from .errors import ConfigError, FileFormatError, GlassnetError, GlassnetWarning, ShapeError
 from .io import load_model
-from .models import Input, Model, Sequential, SymbolicTensor
+from .layers import Input
+from .models import Model, Sequential, SymbolicTensor
 from .training import losses, metrics, optimizers
 
 __all__ = ["layers", "activations", "callbacks", "config", "initializers", "losses", "metrics", "optimizers",
            "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential", "SymbolicTensor", "load_model",
-           "GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "__version__"]
+           "GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "GlassnetWarning", "__version__"]

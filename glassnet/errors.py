@@ -1,7 +1,7 @@
 """Exceptions raised by glassnet and the one helper that words their messages."""
 from __future__ import annotations
 
-__all__ = ["GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "layer_message"]
+__all__ = ["GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "GlassnetWarning", "layer_message"]
 
 
 class GlassnetError(Exception):
@@ -18,6 +18,10 @@ class ConfigError(GlassnetError, ValueError):
 
 class FileFormatError(GlassnetError, ValueError):
     """A model or weights file is malformed or unsafe."""
+
+
+class GlassnetWarning(UserWarning):
+    """Every warning glassnet gives (a dropped mask, suspicious data, an ignored setting in a file)."""
 
 
 def layer_message(layer, problem: str, received: str | None = None, fix: str | None = None) -> str:

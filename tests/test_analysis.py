@@ -82,7 +82,8 @@ def test_seed_conv_comparison():
 def test_symbolic_formula_for_conv():
     model = gn.Sequential([gn.Input(("H", "W", 1)), layers.Conv2D(64, (3, 3))])
     row = gn.analyze(model).rows[-1]
-    assert row.macs_formula == "64·9·(H-2)·(W-2)"
+    assert row.macs_formula == "64·3·3·1·(H-2)·(W-2)"  # filters·kh·kw·channels·H'·W'
+    assert row.params_formula == "k·k·c·f + f = 3·3·1·64 + 64"
     assert row.macs is None
 
 
@@ -200,10 +201,12 @@ def test_mask_flow_rows():
     inp = gn.Input((None,), dtype="int64")
     x = layers.Embedding(20, 4, mask_zero=True)(inp)
     x = layers.LSTM(3, return_sequences=True)(x)
-    x = layers.Conv1D(2, 1)(x)
+    with pytest.warns(gn.GlassnetWarning, match="does not support masking"):
+        x = layers.Conv1D(2, 1)(x)
     r = gn.analyze(gn.Model(inp, x))
     assert [row.mask_effect for row in r.rows] == ["none", "created", "carried", "dropped"]
-    assert r.rows[2].mask_in == "(None, T)" and r.rows[3].mask_out == "—"
+    assert r.rows[2].mask_in == "(None, T)" and r.rows[3].mask_out is None  # JSON null, not a dash
+    assert json.loads(r.to_json())["rows"][3]["mask_out"] is None
 
 
 def test_needs_fixed_and_reads():

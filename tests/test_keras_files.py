@@ -203,7 +203,7 @@ def test_compile_config_restored(keras, tmp_path):
     km.save(str(tmp_path / "c.keras"))
     g = gn.load_model(tmp_path / "c.keras")
     assert g.learning_rate == pytest.approx(0.05) and isinstance(g.optimizer, torch.optim.SGD)
-    assert gn.load_model(tmp_path / "c.keras", compile=False).__dict__.get("_compiled") is None
+    assert not gn.load_model(tmp_path / "c.keras", compile=False).compiled
 
 
 def test_lambda_bytecode_refused_unless_unsafe(keras, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import glassnet as gn
+from glassnet.kernels import recurrent as recurrent_kernels
 from glassnet import layers
 
 K = np.linspace(-0.5, 0.5, 16).reshape(2, 8)
@@ -110,12 +111,17 @@ def test_path_choice():
     right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
     left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
     middle = torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
-    assert layer._choose_path(None, None) == "fused"
-    assert layer._choose_path(right, None) == "sequence"  # LSTM on the CPU: the hand-written BPTT kernel
-    assert layers.GRU(3)._choose_path(right, None) == "packed"
-    assert layer._choose_path(left, None) == "sequence"  # pre-padded: rotated to right-padded and back
-    assert layer._choose_path(middle, None) == "loop"
-    assert layers.LSTM(3, activation="relu")._choose_path(None, None) == "loop"
+
+    def choose(rnn, mask, recurrent_dropout=False):
+        return recurrent_kernels.choose_path(rnn.cell, mask, recurrent_dropout, "cpu", recurrent_kernels.padding_of(mask))
+    assert choose(layer, None) == "fused"
+    assert choose(layer, right) == "sequence"  # LSTM on the CPU: the hand-written BPTT kernel
+    assert choose(layers.GRU(3), right) == "packed"
+    assert choose(layer, left) == "sequence"  # pre-padded: rotated to right-padded and back
+    assert choose(layer, middle) == "loop"
+    assert choose(layer, None, recurrent_dropout=True) == "loop"
+    assert choose(layers.LSTM(3, activation="relu"), None) == "loop"
+    assert recurrent_kernels.choose_path(layer.cell, right, False, "cuda", "right") == "packed"
     with pytest.raises(gn.ConfigError, match="packed path only with a right- or left-padded mask"):
         layer.path = "packed"
         layer(x, mask=middle)
@@ -146,8 +152,8 @@ def test_embedding_mask_zero_keeps_row_zero():
 
 def _graph_mask(model, x):
     """Run a model and return the mask that travels beside its output."""
-    model(x)
-    return model._last_masks[0]
+    _, masks = model.run(x)
+    return masks[0]
 
 
 @pytest.mark.parametrize("middle,keeps", [
@@ -207,8 +213,8 @@ def test_merge_masks_combine_as_keras():
     ]:
         out = merge([ma, mb])
         model = gn.Model([ia, ib], out)
-        model([x, xb])
-        np.testing.assert_array_equal(model._last_masks[0].numpy(), expected)
+        _, masks = model.run([x, xb])
+        np.testing.assert_array_equal(masks[0].numpy(), expected)
         assert len(out.mask.shape) == 2
     unmasked = layers.Add()([ma, ib])
     assert unmasked.mask is None

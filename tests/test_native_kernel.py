@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from glassnet import layers
-from glassnet.layers import native
-from glassnet.layers.sequence_kernel import lstm_sequence
+from glassnet.kernels import lstm_native as native
+from glassnet.kernels.lstm_sequence import lstm_sequence
 
 pytestmark = pytest.mark.skipif(not any(shutil.which(c) for c in ("cc", "gcc", "clang")),
                                 reason="no C compiler: the torch kernel is used")
@@ -127,7 +127,7 @@ def test_without_the_kernel_the_torch_kernel_runs(tmp_path, env, expected):
     import sys
     code = ("import torch, glassnet as gn\n"
             "from glassnet import layers\n"
-            "from glassnet.layers import native\n"
+            "from glassnet.kernels import lstm_native as native\n"
             "layer = layers.LSTM(3)\n"
             "x = torch.randn(2, 4, 2, requires_grad=True)\n"
             "layer(x, mask=torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)).sum().backward()\n"

@@ -226,8 +226,9 @@ def test_unknown_names_list_known_ones():
 
 def _count_steps(model):
     steps = []
-    model._train_step_orig = model._train_step
-    model._train_step = lambda *a: (steps.append(1), model._train_step_orig(*a))[1]
+    trainer = model._trainer
+    original = trainer._train_step
+    trainer._train_step = lambda *a: (steps.append(1), original(*a))[1]
     return steps
 
 

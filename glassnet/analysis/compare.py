@@ -1,8 +1,9 @@
 """``gn.compare``: two models side by side, aligned by layer, with totals and ratios."""
 from __future__ import annotations
 
+from ..formatting import fmt_bytes, fmt_int
 from .report import analyze
-from .table import fmt_bytes, fmt_int, render_table
+from .table import render_table
 
 __all__ = ["compare", "Comparison"]
 

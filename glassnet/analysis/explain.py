@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 
 from ..dims import BATCH, fmt_shape
-from .report import CONVENTION, analyze
+from .report import CONVENTION, analyze, layer_row
 
 __all__ = ["explain", "growth"]
 
@@ -30,16 +30,14 @@ def growth(expr_text: str) -> str:
 
 def explain(obj, input_shape=None, print_fn=print) -> str:
     """Explain a model (every layer) or one built layer; prints and returns the text."""
-    from ..models.model import Model
-    from ..layers.base import Layer
-    if isinstance(obj, Model):
+    if hasattr(obj, "graph_nodes"):
         report = analyze(obj, input_shape)
         rows = [r for r in report.rows if r.type != "InputLayer"]
         lines = [f'Model "{obj.name}": {len(rows)} layers, {report.totals["params"]:,} parameters. ({CONVENTION})']
         for r in rows:
             lines.append(_paragraph(r))
         text = "\n".join(lines)
-    elif isinstance(obj, Layer):
+    elif hasattr(obj, "cost") and hasattr(obj, "compute_output_shape"):
         if not obj.built or obj._build_shape is None:
             raise ValueError(f"Layer '{obj.name}' is not built yet: call it on an Input or on data first.")
         report = _single_layer_report(obj, obj._build_shape)
@@ -52,14 +50,11 @@ def explain(obj, input_shape=None, print_fn=print) -> str:
 
 
 def _single_layer_report(layer, shape):
-    from .report import Row, _eval
     out = layer.compute_output_shape(shape)
     cost = layer.cost(shape, out)
-    return Row(layer.name, type(layer).__name__, fmt_shape(out), layer.count_params(),
-               f"{cost.params_formula} = {cost.params_numbers}" if cost.params_formula != "0" else "0",
-               _eval(cost.macs, {BATCH: 1}), cost.macs_formula, _eval(cost.other_flops, {BATCH: 1}), None,
-               (), "—", "—", layer.mask_rule, tuple(cost.needs_fixed), cost.reads,
-               macs_expr=str(cost.macs) if cost.macs is not None else "?")
+    row = layer_row(layer.name, layer, cost, fmt_shape(out), layer.count_params(), {BATCH: 1})
+    row.mask_effect = layer.mask_rule
+    return row
 
 
 def _paragraph(r) -> str:

@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass, field
 
 import sympy
 
-from ..dims import BATCH, fmt_shape, is_fixed, symbol
-from ..layers.base import Layer
-from ..models.graph import InputLayer, SymbolicTensor, flatten, map_structure
+from .. import dtypes
+from ..dims import BATCH, fmt_shape, is_fixed
+from ..graph import SymbolicTensor
+from ..layers.cost import Cost
+from ..layers.input_layer import InputLayer
+from ..structure import flatten, map_structure
+from .table import render_report
 
-__all__ = ["analyze", "Report", "Row", "CONVENTION"]
+__all__ = ["analyze", "Report", "Row", "CONVENTION", "nested_model_cost", "layer_row"]
 
 CONVENTION = "1 MAC = one multiply-add (matmul/convolution); FLOPs = 2 × MACs; element-wise work is counted apart"
-_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int32": 4, "int64": 8, "bool": 1}
 
 
 @dataclass
@@ -30,13 +33,13 @@ class Row:
     macs: int | None
     macs_formula: str
     other_flops: int | None
-    activation_bytes: int | None
-    receptive_field: tuple
-    mask_in: str
-    mask_out: str
-    mask_effect: str
-    needs_fixed: tuple
-    reads: str
+    activation_bytes: int | None = None
+    receptive_field: tuple = ()
+    mask_in: str | None = None
+    mask_out: str | None = None
+    mask_effect: str = "none"
+    needs_fixed: tuple = ()
+    reads: str = ""
     connected_to: list = field(default_factory=list)
     shared_with: str | None = None
     children: list = field(default_factory=list)
@@ -64,8 +67,7 @@ class Report:
         return json.dumps(self.to_dict(), default=str, **kwargs)
 
     def __str__(self) -> str:
-        from .table import render_report
-        return render_report(self)
+        return render_report(self, CONVENTION)
 
     def __repr__(self) -> str:
         return f"<Report {self.model_name}: {len(self.rows)} rows, params={self.totals['params']:,}, macs={self.totals['macs']}>"
@@ -73,6 +75,7 @@ class Report:
 
 # ---------------------------------------------------------------------- evaluation helpers
 def _eval(expr, subs: dict) -> int | None:
+    """An expression over dims at ``subs``: an int, or None while a dimension has no size."""
     if expr is None:
         return None
     if isinstance(expr, int):
@@ -82,7 +85,7 @@ def _eval(expr, subs: dict) -> int | None:
 
 
 def _bytes_of(dtype: str) -> int:
-    return _BYTES.get(dtype, 4)
+    return dtypes.itemsize(dtype)
 
 
 def _numel(shape, subs) -> int | None:
@@ -93,6 +96,30 @@ def _numel(shape, subs) -> int | None:
             return None
         total *= v
     return total
+
+
+def _per_call(per_sample, subs) -> int | None:
+    """Per-sample work times the batch size (None when either is unknown)."""
+    value = _eval(per_sample, subs)
+    batch = _eval(BATCH, subs)
+    return None if value is None or batch is None else value * batch
+
+
+def _params_text(cost: Cost) -> str:
+    """``n·u + u = 7·10 + 10``; a bare count when the rule has no symbols; ``0`` for none."""
+    text = cost.params_formula
+    numbers = cost.params_numbers
+    return text if text == numbers else f"{text} = {numbers}"
+
+
+def layer_row(name: str, layer, cost: Cost, output_shape: str, params: int, subs: dict, **extra) -> "Row":
+    """One row of a report from a layer's cost rule, evaluated at ``subs``."""
+    per_sample = cost.macs_expr()
+    other = None if cost.other_flops is None else cost.other_per_sample()
+    return Row(name, type(layer).__name__, output_shape, params, _params_text(cost),
+               _per_call(per_sample, subs), cost.macs_formula, _per_call(other, subs),
+               reads=cost.reads, needs_fixed=tuple(cost.needs_fixed),
+               macs_expr="?" if per_sample is None else str(BATCH * per_sample), **extra)
 
 
 # ---------------------------------------------------------------------- receptive field
@@ -149,7 +176,7 @@ def _rf_display(states: list) -> tuple:
 
 
 # ---------------------------------------------------------------------- masks
-def _mask_effect(layer: Layer, had: bool, has: bool) -> str:
+def _mask_effect(layer, had: bool, has: bool) -> str:
     if has and not had:
         return "created"
     if had and has:
@@ -166,13 +193,13 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
     rf: dict[int, list] = {}
     seen_layers: dict[int, str] = {}
     saved_ids: set[int] = set()
-    for node in model._nodes_all():
+    for node in model.graph_nodes():
         layer = node.layer
         if isinstance(layer, InputLayer):
             t = node.outputs[0]
             rf[id(t)] = [(1, 1)] * _spatial_count(t)
             rows.append(Row(prefix + layer.name, "InputLayer", fmt_shape(t.symbolic_shape), 0, "0", 0, "0", 0,
-                            _activation_bytes(t, subs), _rf_display(rf[id(t)]), "—", "—", "none", (),
+                            _activation_bytes(t, subs), _rf_display(rf[id(t)]), None, None, "none", (),
                             "the model's input", saved_bytes=0, macs_expr="0"))
             continue
         ins = node.args[0]
@@ -189,20 +216,18 @@ def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[R
             rf[id(t)] = _rf_step(states, cost.rf, _spatial_count(t))
         had = any(t.mask is not None for t in in_tensors)
         has = any(m is not None for m in node.output_masks)
-        mask_in = ", ".join(fmt_shape(t.mask.symbolic_shape) for t in in_tensors if t.mask is not None) or "—"
-        mask_out = ", ".join(fmt_shape(m.symbolic_shape) for m in node.output_masks if m is not None) or "—"
+        mask_in = ", ".join(fmt_shape(t.mask.symbolic_shape) for t in in_tensors if t.mask is not None) or None
+        mask_out = ", ".join(fmt_shape(m.symbolic_shape) for m in node.output_masks if m is not None) or None
         act = sum(filter(None, (_activation_bytes(t, subs) for t in node.outputs))) if all(
             _activation_bytes(t, subs) is not None for t in node.outputs) else None
         saved = _saved_bytes(cost.saved, in_tensors, node.outputs, subs, dtype, saved_ids)
         children = [_child_row(name, c, subs) for name, c in cost.children]
-        rows.append(Row(
-            prefix + layer.name + (f" (call {layer._inbound_nodes.index(node)})" if shared else ""), type(layer).__name__,
-            fmt_shape(out_shapes), params, f"{cost.params_formula} = {cost.params_numbers}" if cost.params_formula != "0" else "0",
-            _eval(cost.macs, subs), cost.macs_formula, _eval(cost.other_flops, subs), act,
-            _rf_display(rf[id(node.outputs[0])]), mask_in, mask_out, _mask_effect(layer, had, has),
-            tuple(cost.needs_fixed), cost.reads,
+        name = prefix + layer.name + (f" (call {layer._inbound_nodes.index(node)})" if shared else "")
+        rows.append(layer_row(
+            name, layer, cost, fmt_shape(out_shapes), params, subs,
+            activation_bytes=act, receptive_field=_rf_display(rf[id(node.outputs[0])]), mask_in=mask_in,
+            mask_out=mask_out, mask_effect=_mask_effect(layer, had, has),
             connected_to=[f"{t.node.layer.name}" for t in in_tensors], shared_with=shared, children=children,
-            macs_expr=str(cost.macs) if cost.macs is not None else "?",
             saved_bytes=saved))
     return rows, rf
 
@@ -230,41 +255,43 @@ def _saved_bytes(items, inputs, outputs, subs, dtype, saved_ids: set) -> int | N
 
 
 def _child_row(name, cost, subs) -> dict:
-    return {"name": name, "params_formula": f"{cost.params_formula} = {cost.params_numbers}",
-            "macs": _eval(cost.macs, subs), "macs_formula": cost.macs_formula, "reads": cost.reads}
+    return {"name": name, "params_formula": _params_text(cost), "macs": _per_call(cost.macs_expr(), subs),
+            "macs_formula": cost.macs_formula, "reads": cost.reads}
 
 
 def _activation_bytes(t: SymbolicTensor, subs) -> int | None:
     n = _numel(t.symbolic_shape, subs)
-    return None if n is None else n * _bytes_of(t.dtype if t.dtype in _BYTES else "float32")
+    return None if n is None else n * _bytes_of(t.dtype)
 
 
-def _as_dims(text: str):
-    """Parse a stored formula back onto glassnet's dimension symbols (so sizes substitute into it)."""
-    expr = sympy.sympify(text)
-    return expr.subs({s: symbol(s.name) for s in expr.free_symbols})
-
-
-def nested_model_cost(model):
-    """The cost rule of a model used as a layer: the sum of its own layers' rules."""
-    from ..layers.cost import Cost
-    inner_rows, _ = _graph_rows(model, {}, "float32")
-    macs = [r.macs_expr for r in inner_rows]
-    total = sum((_as_dims(m) for m in macs if m != "?"), sympy.Integer(0))
-    return Cost(params_formula="sum of its layers", params_numbers=f"{model.count_params():,}",
-                macs=None if "?" in macs else total, macs_formula="sum of its layers",
-                other_flops=sum((r.other_flops or 0) for r in inner_rows),
-                reads=f"runs the {len(inner_rows)}-node model '{model.name}'", rf=("unknown",))
+def nested_model_cost(model) -> Cost:
+    """The cost rule of a model used as a layer: the sum of its own layers' rules, per sample."""
+    macs, other, count = sympy.Integer(0), sympy.Integer(0), 0
+    for node in model.graph_nodes():
+        if isinstance(node.layer, InputLayer):
+            continue
+        ins = map_structure(lambda t: t.symbolic_shape, node.args[0])
+        outs = node.output_structure()
+        outs = [t.symbolic_shape for t in outs] if isinstance(outs, list) else outs.symbolic_shape
+        cost = node.layer.cost(ins, outs)
+        count += 1
+        m = cost.macs_expr()
+        macs = None if (macs is None or m is None) else macs + m
+        o = None if cost.other_flops is None else cost.other_per_sample()
+        other = None if (other is None or o is None) else other + o
+    return Cost(params=model.count_params(), macs=macs, other_flops=other,
+                reads=f"runs the {count}-layer model '{model.name}' (its costs are the sum of its layers')",
+                rf=("unknown",))
 
 
 def _peak_inference(model, rows_by_tensor: dict[int, int | None]) -> int | None:
     """Largest sum of live activations when each output is freed after its last consumer."""
-    nodes = model._nodes_all()
+    nodes = model.graph_nodes()
     last_use: dict[int, int] = {}
     for i, node in enumerate(nodes):
         for p in node.parents:
             last_use[id(p)] = i
-    outputs = {id(t) for t in model._outputs}
+    outputs = {id(t) for t in model.outputs}
     live: dict[int, int] = {}
     peak = 0
     for i, node in enumerate(nodes):
@@ -292,16 +319,16 @@ def analyze(model, input_shape=None, batch_size: int = 1, dtype: str = "float32"
     Every row's ``macs_formula`` is per sample over the named dimensions; ``macs`` is the
     number at ``batch_size`` (``None`` while a dimension is unknown, never 0).
     """
-    if not getattr(model, "built", False) or not model._inputs:
+    if not getattr(model, "built", False) or not model.inputs:
         raise ValueError(f"Model '{model.name}' is not built yet: give it an Input (or call it on data) first.")
     subs: dict = {BATCH: batch_size}
     if input_shape is not None:
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-        if len(shapes) != len(model._inputs):
-            raise ValueError(f"Model '{model.name}' has {len(model._inputs)} inputs; input_shape gives {len(shapes)} shapes.")
-        for t, s in zip(model._inputs, shapes):
+        if len(shapes) != len(model.inputs):
+            raise ValueError(f"Model '{model.name}' has {len(model.inputs)} inputs; input_shape gives {len(shapes)} shapes.")
+        for t, s in zip(model.inputs, shapes):
             s = tuple(s)
-            model._check_input_shape(t, s)
+            model.check_input_shape(t, s)
             for sym, value in zip(t.symbolic_shape, s):
                 if not is_fixed(sym) and value is not None:
                     subs[sym] = int(value)
@@ -316,7 +343,7 @@ def analyze(model, input_shape=None, batch_size: int = 1, dtype: str = "float32"
     macs = None if any(m is None for m in macs_list) else sum(macs_list)
     known = sum(m for m in macs_list if m is not None)
     per_tensor = {}
-    for node in model._nodes_all():
+    for node in model.graph_nodes():
         for t in node.outputs:
             per_tensor[id(t)] = _activation_bytes(t, subs)
     peak = _peak_inference(model, per_tensor)

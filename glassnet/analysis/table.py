@@ -1,21 +1,9 @@
 """Text rendering of analysis reports and comparisons."""
 from __future__ import annotations
 
+from ..formatting import fmt_bytes, fmt_int
+
 __all__ = ["render_table", "render_report", "fmt_int", "fmt_bytes"]
-
-
-def fmt_int(v) -> str:
-    return "?" if v is None else f"{v:,}"
-
-
-def fmt_bytes(v) -> str:
-    if v is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if v < 1024 or unit == "GB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.2f} {unit}"
-        v /= 1024
-    return f"{v:.2f} GB"
 
 
 def render_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
@@ -36,7 +24,7 @@ def _rf(rf: tuple) -> str:
     return ", ".join(str(x) for x in rf)
 
 
-def render_report(report) -> str:
+def render_report(report, convention: str) -> str:
     headers = ["Layer (type)", "Output Shape", "Params", "Param formula", "MACs", "MACs per sample", "RF", "Mask"]
     rows = []
     for r in report.rows:
@@ -45,7 +33,7 @@ def render_report(report) -> str:
                      r.mask_effect if r.mask_effect != "none" else "—"])
     t = report.totals
     dims = ", ".join(f"{k}={v}" for k, v in report.dims.items())
-    lines = [f'Analysis of "{report.model_name}" ({dims}); {report_convention()}',
+    lines = [f'Analysis of "{report.model_name}" ({dims}); {convention}',
              render_table(headers, rows, right={2, 4}),
              f" Params: {fmt_int(t['params'])} (trainable {fmt_int(t['trainable_params'])}, "
              f"non-trainable {fmt_int(t['non_trainable_params'])})",
@@ -57,7 +45,3 @@ def render_report(report) -> str:
              "(weights + gradients + Adam state + activations kept for backward)"]
     return "\n".join(lines)
 
-
-def report_convention() -> str:
-    from .report import CONVENTION
-    return CONVENTION

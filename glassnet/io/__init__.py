@@ -1,13 +1,17 @@
-"""Saving and loading: the native ``.glassnet`` format, Keras ``.keras`` / legacy ``.h5`` / ``.weights.h5``."""
+"""Saving and loading: the native ``.glassnet`` format, Keras ``.keras`` / legacy ``.h5`` / ``.weights.h5``,
+and ONNX export. io sees a model only through its public interface (config, weights, ``saving_children``),
+and finds layer classes only through ``layers.registry``."""
 from __future__ import annotations
 
 import os
 import zipfile
 
 from ..errors import FileFormatError
-from . import native
+from . import glassnet_format, keras_format
+from .building import file_errors
+from .onnx_export import export_onnx
 
-__all__ = ["load_model", "save_model", "save_weights", "load_weights"]
+__all__ = ["load_model", "save_model", "save_weights", "load_weights", "restore_training_state", "export_onnx"]
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
@@ -20,71 +24,54 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     path = os.fspath(filepath)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path}")
-    from ..layers.base import WEIGHT_BUDGET
-    token = WEIGHT_BUDGET.set([os.path.getsize(path), path])
-    try:
-        return _load_model(path, custom_objects, compile, safe_mode)
-    except (FileFormatError, MemoryError):
-        raise
-    except RecursionError as exc:
-        raise FileFormatError(f"{path}: the model config is nested too deeply.") from exc
-    except Exception as exc:
-        # the file is the untrusted side: whatever in it could not be interpreted is a format error
-        raise FileFormatError(f"{path}: the model cannot be built from this file ({type(exc).__name__}: {exc}).") from exc
-    finally:
-        WEIGHT_BUDGET.reset(token)
+    with file_errors(path):
+        if keras_format.is_hdf5(path):
+            return keras_format.load_legacy_h5(path, custom_objects, safe_mode, compile)
+        if not zipfile.is_zipfile(path):
+            raise FileFormatError(f"{path}: not a model file (neither a zip archive nor HDF5).")
+        with glassnet_format._open_zip(path) as z:
+            names = set(z.namelist())
+        if "model.safetensors" in names:
+            return glassnet_format.load_model(path, custom_objects, compile, safe_mode)
+        if "model.weights.h5" in names or path.endswith(".keras"):
+            return keras_format.load_keras(path, custom_objects, safe_mode, compile)
+        raise FileFormatError(f"{path}: a zip archive without model weights (neither .glassnet nor .keras).")
 
 
-def _load_model(path, custom_objects, compile, safe_mode):
-    from .keras_format import is_hdf5, load_keras, load_legacy_h5
-    if is_hdf5(path):
-        return load_legacy_h5(path, custom_objects, safe_mode, compile)
-    if not zipfile.is_zipfile(path):
-        raise FileFormatError(f"{path}: not a model file (neither a zip archive nor HDF5).")
-    with native._open_zip(path) as z:
-        names = set(z.namelist())
-    if "model.safetensors" in names:
-        return native.load_model(path, custom_objects, compile)
-    if "model.weights.h5" in names or path.endswith(".keras"):
-        return load_keras(path, custom_objects, safe_mode, compile)
-    raise FileFormatError(f"{path}: a zip archive without model weights (neither .glassnet nor .keras).")
-
-
-def save_model(model, filepath, _training_state: bool = False) -> None:
+def save_model(model, filepath, training_state: bool = False) -> None:
+    """``.keras`` and ``.h5`` in Keras's formats, anything else (``.glassnet``) in the native one."""
     path = os.fspath(filepath)
-    from ..training.distributed import is_main_process
-    if not is_main_process():
-        return
     if path.endswith(".keras"):
-        from .keras_format import save_keras
-        save_keras(model, path)
+        keras_format.save_keras(model, path)
     elif path.endswith(".weights.h5"):
         raise ValueError(f"{path} names a weights file; use model.save_weights() for .weights.h5.")
     elif path.endswith(".h5"):
-        from .keras_format import save_legacy_h5
-        save_legacy_h5(model, path)
+        keras_format.save_legacy_h5(model, path)
     else:
-        native.save_model(model, path, _training_state=_training_state)
+        glassnet_format.save_model(model, path, training_state=training_state)
 
 
 def save_weights(model, filepath) -> None:
     path = os.fspath(filepath)
-    from ..training.distributed import is_main_process
-    if not is_main_process():
-        return
     if path.endswith(".h5"):
-        from .keras_format import save_weights_h5
-        save_weights_h5(model, path)
+        keras_format.save_weights_h5(model, path)
     else:
-        native.save_weights(model, path)
+        glassnet_format.save_weights(model, path)
 
 
 def load_weights(model, filepath) -> None:
     path = os.fspath(filepath)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path}")
-    from .keras_format import is_hdf5, load_weights_h5
-    if is_hdf5(path):
-        load_weights_h5(model, path)
-    else:
-        native.load_weights(model, path)
+    with file_errors(path):
+        if keras_format.is_hdf5(path):
+            keras_format.load_weights_h5(model, path)
+        else:
+            glassnet_format.load_weights(model, path)
+
+
+def restore_training_state(model, filepath) -> int:
+    """Weights, optimizer state and RNG state from a checkpoint; the epoch to resume at."""
+    path = os.fspath(filepath)
+    with file_errors(path):
+        return glassnet_format.restore_training_state(model, path)

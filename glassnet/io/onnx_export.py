@@ -15,17 +15,22 @@ import warnings
 import torch
 
 from ..dims import BATCH, is_fixed
-from ..errors import GlassnetError
+from ..errors import GlassnetError, GlassnetWarning
+from ..layers.input_layer import InputLayer
+from ..layers.recurrent import RNNBase
+from ..layers.wrappers import Bidirectional
 
 __all__ = ["export_onnx"]
 
 _EXAMPLE_SIZES = (37, 41, 43, 47, 53, 59)  # distinct and large enough for deep conv stacks
 
 
+def _layer_nodes(model):
+    return [n for n in model.graph_nodes() if not isinstance(n.layer, InputLayer)]
+
+
 def _recurrent_with_mask(model) -> str | None:
-    from ..layers.recurrent import RNNBase
-    from ..layers.wrappers import Bidirectional
-    for node in model._run_nodes:
+    for node in _layer_nodes(model):
         if isinstance(node.layer, (RNNBase, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
             return node.layer.name
     return None
@@ -34,11 +39,9 @@ def _recurrent_with_mask(model) -> str | None:
 def _needs_fresh_process(model) -> bool:
     """torch.compile imports Python decompositions of aten.lstm/gru/rnn that unroll the time loop,
     which would pin the time axis to the example length; then export from a fresh interpreter."""
-    from ..layers.recurrent import RNNBase
-    from ..layers.wrappers import Bidirectional
     if os.environ.get("GLASSNET_ONNX_CHILD") or "torch._decomp.decompositions" not in sys.modules:
         return False
-    return any(isinstance(n.layer, (RNNBase, Bidirectional)) for n in model._run_nodes)
+    return any(isinstance(n.layer, (RNNBase, Bidirectional)) for n in _layer_nodes(model))
 
 
 def _export_in_child(model, path, input_shape, opset_version) -> str:
@@ -58,7 +61,7 @@ def _export_in_child(model, path, input_shape, opset_version) -> str:
 
 
 def _strided_same(model) -> str | None:
-    for node in model._run_nodes:
+    for node in _layer_nodes(model):
         layer = node.layer
         if getattr(layer, "padding", None) == "same" and max(getattr(layer, "strides", (1,))) > 1:
             return layer.name
@@ -100,10 +103,10 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
         warnings.warn(
             f"Layer '{strided}' uses padding='same' with strides > 1: its padding depends on the parity of the input "
             "size, which torch's exporter cannot keep symbolic, so the spatial sizes are exported fixed "
-            "(the batch axis stays dynamic). Pass input_shape=... to choose them.", stacklevel=2)
+            "(the batch axis stays dynamic). Pass input_shape=... to choose them.", GlassnetWarning, stacklevel=2)
     examples, dynamic = [], []
     names: dict[str, torch.export.Dim] = {}
-    for i, t in enumerate(model._inputs):
+    for i, t in enumerate(model.inputs):
         sym = t.symbolic_shape
         concrete = list(shapes[i]) if shapes else [2 if d == BATCH else (d if is_fixed(d) else _EXAMPLE_SIZES[j % 6])
                                                    for j, d in enumerate(sym)]
@@ -127,8 +130,8 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, args, tmp, dynamo=True, dynamic_shapes=dyn, opset_version=opset_version,
-                              input_names=[t.layer.name for t in model._inputs],
-                              output_names=[f"output_{i}" for i in range(len(model._outputs))], verbose=False)
+                              input_names=model.input_names,
+                              output_names=[f"output_{i}" for i in range(len(model.outputs))], verbose=False)
         os.replace(tmp, path)
     finally:
         model.train(was_training)

@@ -2,45 +2,34 @@
 ``layers/<snake_class>[_k]/vars/<i>``, sub-objects by attribute (``cell``, ``forward_layer``, ``layer``).
 
 Paths depend on the model's structure, not on layer names, so a model rebuilt with other
-automatic names (``dense_7`` instead of ``dense``) still finds its weights.
+automatic names (``dense_7`` instead of ``dense``) still finds its weights. Each layer says where its
+sub-layers live (``saving_children``); a model's are ``layers/...`` in layer order.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import torch
 
-from ..layers.base import Layer, to_snake_case
-
-__all__ = ["weight_paths"]
-
-_SUBOBJECTS = {"cell": "cell", "forward_layer": "forward_layer", "backward_layer": "backward_layer", "layer": "layer"}
+__all__ = ["weight_paths", "object_paths"]
 
 
-def _own(layer: Layer) -> list[torch.Tensor]:
-    return [getattr(layer, n) for n in layer._own_trainable + layer._own_non_trainable]
-
-
-def _walk(layer: Layer, prefix: str, out: dict[str, torch.Tensor]) -> None:
-    from ..models.model import Model
-    if isinstance(layer, Model):
-        counts: Counter = Counter()
-        for sub in layer.layers:
-            base = to_snake_case(type(sub).__name__)
-            name = base if counts[base] == 0 else f"{base}_{counts[base]}"
-            counts[base] += 1
-            _walk(sub, f"{prefix}/layers/{name}" if prefix else f"layers/{name}", out)
-        return
-    for i, w in enumerate(_own(layer)):
-        out[f"{prefix}/vars/{i}"] = w
-    for attr in sorted(_SUBOBJECTS):
-        sub = layer._modules.get(attr)
-        if isinstance(sub, Layer):
-            _walk(sub, f"{prefix}/{attr}", out)
+def _walk(layer, prefix: str, weights: dict[str, torch.Tensor], objects: dict[str, object]) -> None:
+    objects[prefix] = layer
+    for i, w in enumerate(layer.own_weights()):
+        weights[f"{prefix}/vars/{i}" if prefix else f"vars/{i}"] = w
+    for sub_path, sub in sorted(layer.saving_children().items()) if not hasattr(layer, "graph_nodes") \
+            else layer.saving_children().items():
+        _walk(sub, f"{prefix}/{sub_path}" if prefix else sub_path, weights, objects)
 
 
 def weight_paths(model) -> dict[str, torch.Tensor]:
     """Every weight of ``model`` under its Keras-style path, in model order."""
-    out: dict[str, torch.Tensor] = {}
-    _walk(model, "", out)
-    return out
+    weights: dict[str, torch.Tensor] = {}
+    _walk(model, "", weights, {})
+    return weights
+
+
+def object_paths(model) -> dict[str, object]:
+    """Every layer and model below ``model`` by its path (the model itself at ``""``)."""
+    objects: dict[str, object] = {}
+    _walk(model, "", {}, objects)
+    return objects

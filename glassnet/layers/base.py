@@ -7,12 +7,12 @@ dimensions, and does its arithmetic in ``call`` with ``torch.nn.functional``.
 Masks never ride on tensors.  A layer says what it does to a mask through
 ``mask_rule`` ("create", "carry", "consume" or "drop"), ``compute_mask`` (on tensors)
 and ``compute_mask_shape`` (on symbolic shapes); models pass masks beside tensors.
+
+Every public layer class of glassnet registers itself under its Keras class name (and the names
+in ``keras_aliases``) when it is defined, so files find classes through ``layers.registry``.
 """
 from __future__ import annotations
 
-import contextvars
-import inspect
-import math
 import re
 import warnings
 from collections import Counter
@@ -22,23 +22,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import initializers
+from .. import config, initializers
+from ..checks import unsupported
+from .. import dtypes as _dtypes
 from ..dims import fmt_shape, is_fixed, keras_shape
-from ..errors import ConfigError, ShapeError, layer_message
+from ..errors import ConfigError, GlassnetWarning, ShapeError, layer_message
+from ..graph import MASK_DROP_WARNING, call_flags, contains_symbolic, current_input_producer, symbolic_call
+from . import registry
+from .cost import Cost
 
-__all__ = ["Layer", "to_snake_case", "unique_name", "reset_names", "MASK_DROP_WARNING"]
+__all__ = ["Layer", "to_snake_case", "unique_name", "reset_names", "tracing"]
 
 _NAME_COUNTS: Counter = Counter()
-
-# While a model file is being read, the weights its config asks for may not exceed what the file
-# could hold (set by the loaders); a hostile config cannot make glassnet allocate unbounded memory.
-WEIGHT_BUDGET: contextvars.ContextVar = contextvars.ContextVar("glassnet_weight_budget", default=None)
-
-MASK_DROP_WARNING = (
-    "Layer '{name}' (of type {cls}) was passed an input with a mask attached to it. However, this layer "
-    "does not support masking and will therefore destroy the mask information. Downstream layers will "
-    "not see the mask."
-)
+# names a layer cannot take: they break the paths of Keras's files
+_RESERVED_NAMES = {"top_level_model_weights", "model_weights", "vars", "layers"}
 
 
 def to_snake_case(name: str) -> str:
@@ -59,30 +56,52 @@ def reset_names() -> None:
     _NAME_COUNTS.clear()
 
 
+def tracing() -> bool:
+    """True while torch.compile or torch.export traces the model (symbolic sizes must stay symbolic)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def _check_name(name) -> None:
+    if name is None:
+        return
+    if not isinstance(name, str) or not name or "." in name or "/" in name \
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(
+            "A layer name must be a non-empty string without '.', '/' or control characters. "
+            f"Received: name={name!r}")
+    if name in _RESERVED_NAMES:
+        raise ConfigError(f"The layer name {name!r} is reserved by the Keras file layout; choose another. "
+                          f"Received: name={name!r}")
+
+
 class Layer(nn.Module):
     """Base class of every glassnet layer.
 
     Args:
         name: layer name; unique automatic name (``dense_1``) when omitted.
         trainable: whether the weights are updated by training.
-        dtype: weight dtype (float32 by default).
+        dtype: weight dtype (``gn.config.floatx()``, float32, by default).
         input_shape: per-sample input shape, accepted for the first layer of a Sequential.
     """
 
     supports_masking = False
+    keras_aliases: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("glassnet.") and not cls.__name__.startswith("_"):
+            registry.register(cls, aliases=vars(cls).get("keras_aliases", ()))
 
     def __init__(self, *, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, batch_size: int | None = None, **kwargs):
         super().__init__()
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
-        if name is not None and (not isinstance(name, str) or not name or "." in name or "/" in name):
-            raise ConfigError(
-                f"A layer name must be a non-empty string without '.' or '/'. Received: name={name!r}")
+        _check_name(name)
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.built = False
         self._trainable = bool(trainable)
-        self.dtype = _torch_dtype(dtype)
+        self.dtype = _dtypes.to_torch(dtype, default=config.floatx())
         self._own_trainable: list[str] = []
         self._own_non_trainable: list[str] = []
         self._input_shape_arg = None if input_shape is None else (batch_size, *tuple(input_shape))
@@ -92,26 +111,26 @@ class Layer(nn.Module):
         self.train(False)  # Keras semantics: a plain call is inference unless training=True
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
-                   dtype=None, memory_order: tuple[int, ...] | None = None) -> torch.Tensor:
-        """Create a Keras-named weight; trainable ones are ``nn.Parameter``, others buffers.
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable: bool = True, regularizer=None,
+                   constraint=None, name: str | None = None, *,
+                   memory_order: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Create a weight (Keras 3's signature): trainable ones are ``nn.Parameter``, others buffers.
 
-        The weight always has its Keras shape. ``memory_order`` lays its memory out as the
-        permutation torch's kernels read (e.g. ``(1, 0)`` for a recurrent kernel), so the view a
-        kernel needs is contiguous and no copy is made at each call.
+        ``initializer`` defaults to glorot_uniform for float weights; ``name`` to ``variable``,
+        ``variable_1`` …. The weight always has its Keras shape; ``memory_order`` lays its memory out
+        as the permutation torch's kernels read (e.g. ``(1, 0)`` for a recurrent kernel), so the view
+        a kernel needs is contiguous and no copy is made at each call.
         """
-        init = initializers.get(initializer)
-        shape = tuple(int(s) for s in shape)
-        budget = WEIGHT_BUDGET.get()
-        if budget is not None:
-            need = math.prod(shape)
-            if need > budget[0]:
-                from ..errors import FileFormatError
-                raise FileFormatError(
-                    f"{budget[1]}: layer '{self.name}' would need a weight of shape {shape} ({need:,} values), "
-                    "more than the file holds; the config does not match its weights.")
-            budget[0] -= need
-        value = init(shape, dtype=_torch_dtype(dtype) if dtype else self.dtype)
+        unsupported(self, "Apply the penalty in the loss or the projection after the step yourself.",
+                    regularizer=regularizer, constraint=constraint)
+        shape = tuple(int(s) for s in (shape if shape is not None else ()))
+        if name is None:
+            taken = set(self._own_trainable + self._own_non_trainable)
+            name, k = "variable", 1
+            while name in taken:
+                name, k = f"variable_{k}", k + 1
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        value = init(shape, dtype=_dtypes.to_torch(dtype) if dtype is not None else self.dtype)
         if memory_order is not None:
             inverse = [memory_order.index(i) for i in range(len(memory_order))]
             value = value.permute(memory_order).contiguous().permute(inverse)
@@ -126,12 +145,19 @@ class Layer(nn.Module):
     def _sublayers(self) -> list["Layer"]:
         return [m for m in self._modules.values() if isinstance(m, Layer)]
 
+    def own_weights(self) -> list[torch.Tensor]:
+        """This layer's own weights (trainable, then non-trainable, in creation order), without sub-layers'."""
+        return [getattr(self, n) for n in self._own_trainable + self._own_non_trainable]
+
+    def saving_children(self) -> dict[str, "Layer"]:
+        """Sub-layers by the path Keras's files give them (``cell``, ``forward_layer``, ``layer`` …)."""
+        return {k: m for k, m in self._modules.items() if isinstance(m, Layer)}
+
     @property
     def weights(self) -> list[torch.Tensor]:
         """Own weights (trainable, then non-trainable, in creation order), then sub-layers'."""
         out, seen = [], set()
-        for n in self._own_trainable + self._own_non_trainable:
-            w = getattr(self, n)
+        for w in self.own_weights():
             if id(w) not in seen:
                 seen.add(id(w))
                 out.append(w)
@@ -209,17 +235,24 @@ class Layer(nn.Module):
     def compute_mask_shape(self, input_shape, mask_shape):
         return mask_shape if self.supports_masking else None
 
-    def cost(self, input_shape, output_shape):
-        """The cost rule (see ``glassnet.layers.cost``): params formula, MACs, receptive field, reads."""
-        from .cost import Cost
-        return Cost(reads="passes its input through unchanged in shape")
+    def cost(self, input_shape, output_shape) -> Cost:
+        """The cost rule (see ``glassnet.layers.cost``). A layer without one reports the parameters its
+        tensors hold and its multiply-adds as unknown — never 0."""
+        return Cost.unknown(self, "has no cost rule: its parameters are counted from its tensors, its "
+                                  "multiply-adds are unknown")
 
     def why_variable(self, axis: int) -> tuple[str, str] | None:
         """If this layer outputs a variable dim at ``axis``: (reason, how to fix), for errors downstream."""
         return None
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "trainable": self.trainable, "dtype": _dtype_name(self.dtype)}
+        return {"name": self.name, "trainable": self.trainable, "dtype": _dtypes.name_of(self.dtype)}
+
+    def get_build_config(self) -> dict | None:
+        """What Keras writes as ``build_config``: the input shape the layer was built with."""
+        if self._build_shape is None:
+            return None
+        return {"input_shape": keras_shape(self._build_shape)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Layer":
@@ -229,10 +262,10 @@ class Layer(nn.Module):
     def __call__(self, *args, **kwargs):
         if args and type(args[0]) is torch.Tensor:  # the hot path: eager call on a tensor
             return super().__call__(*args, **kwargs)
-        from ..models.graph import contains_symbolic
         if args and contains_symbolic(args[0]):
-            from ..models.graph import symbolic_call
             return symbolic_call(self, *args, **kwargs)
+        if args and isinstance(args[0], np.ndarray):  # numpy in, as Keras accepts it
+            args = (torch.as_tensor(args[0]), *args[1:])
         return super().__call__(*args, **kwargs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
@@ -243,13 +276,14 @@ class Layer(nn.Module):
                 self._last_eager_shape = shape
         if training is None:
             training = self.training
-        flags = _call_flags(type(self))
-        if flags[1]:
+        accepts_mask, accepts_training = call_flags(self)
+        if accepts_training:
             kwargs["training"] = training
-        if flags[0]:
+        if accepts_mask:
             kwargs["mask"] = mask
         elif mask is not None and self.mask_rule == "drop":
-            warnings.warn(MASK_DROP_WARNING.format(name=self.name, cls=type(self).__name__), stacklevel=2)
+            warnings.warn(MASK_DROP_WARNING.format(name=self.name, cls=type(self).__name__), GlassnetWarning,
+                          stacklevel=2)
         return self.call(inputs, *args, **kwargs)
 
     def _check_eager_input(self, shape) -> None:
@@ -280,7 +314,7 @@ class Layer(nn.Module):
         d = shape[axis]
         if is_fixed(d):
             return d
-        producer = _producer_of_current_input(self)
+        producer = current_input_producer(self)
         if producer is not None:
             why = producer.why_variable(axis)
             if why is not None:
@@ -315,50 +349,6 @@ class Layer(nn.Module):
         return keras_shape(self.compute_output_shape(self._build_shape))
 
 
-# ---------------------------------------------------------------------- module helpers
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-           "bfloat16": torch.bfloat16, "int32": torch.int32, "int64": torch.int64, "bool": torch.bool}
-
-
-def tracing() -> bool:
-    """True while torch.compile or torch.export traces the model (symbolic sizes must stay symbolic)."""
-    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
-
-
-def _torch_dtype(dtype) -> torch.dtype:
-    if dtype is None:
-        from ..config import floatx
-        return _DTYPES[floatx()]
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if isinstance(dtype, dict):  # Keras DTypePolicy config
-        dtype = dtype.get("config", {}).get("name", "float32")
-    if isinstance(dtype, str) and dtype.replace("mixed_", "") in _DTYPES:
-        return _DTYPES[dtype.replace("mixed_", "")]
-    raise ConfigError(f"Unknown dtype. Received: dtype={dtype!r}. Use one of {sorted(_DTYPES)}.")
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
-
-
-_FLAG_CACHE: dict[type, tuple[bool, bool]] = {}
-
-
-def _call_flags(cls) -> tuple[bool, bool]:
-    """(call accepts mask, call accepts training), computed once per class."""
-    flags = _FLAG_CACHE.get(cls)
-    if flags is None:
-        params = inspect.signature(cls.call).parameters
-        flags = ("mask" in params, "training" in params)
-        _FLAG_CACHE[cls] = flags
-    return flags
-
-
-def call_accepts_mask(layer) -> bool:
-    return _call_flags(type(layer))[0]
-
-
 def _shapes_of(x):
     if isinstance(x, torch.Tensor):
         return tuple(x.shape)
@@ -367,8 +357,3 @@ def _shapes_of(x):
     if isinstance(x, dict):
         return {k: _shapes_of(v) for k, v in x.items()}
     return None
-
-
-def _producer_of_current_input(layer):
-    from ..models.graph import current_input_producer
-    return current_input_producer(layer)

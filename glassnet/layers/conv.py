@@ -6,15 +6,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .. import activations, initializers
+from .. import activations, checks, initializers
 from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed, same_padding
 from ..errors import ConfigError, ShapeError
+from ..formula import plus, prod, sym
 from .base import Layer
-from .core import check_unsupported
-from .cost import Cost, join, numel
+from .core import REGULARIZER_FIX
+from .cost import Cost, numel, per_sample
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
-           "SeparableConv2D", "normalize_tuple", "normalize_padding", "spatial_pads", "pad_input",
+           "SeparableConv2D", "normalize_padding", "kernel_symbols", "spatial_pads", "pad_input",
            "channels_first", "channels_last", "SPATIAL_NAMES"]
 
 SPATIAL_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -22,26 +23,20 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 # ---------------------------------------------------------------------- shared helpers
-def normalize_tuple(value, rank: int, name: str, owner: str, allow_zero: bool = False) -> tuple[int, ...]:
-    """``3 → (3, 3)``; refuses wrong lengths, non-ints and non-positive sizes."""
-    t = (value,) * rank if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
-    lo = 0 if allow_zero else 1
-    if len(t) != rank or any(isinstance(v, bool) or not isinstance(v, int) or v < lo for v in t):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ConfigError(
-            f"{owner}: the `{name}` argument must be an int or a tuple of {rank} {kind} integers. "
-            f"Received: {name}={value!r}")
-    return t
-
-
-def normalize_padding(padding, owner: str, allow_causal: bool = False) -> str:
+def normalize_padding(owner, padding, allow_causal: bool = False) -> str:
+    """``"VALID"`` → ``"valid"``; anything but valid/same (and causal for 1-D convolutions) is refused."""
     allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
     p = padding.lower() if isinstance(padding, str) else padding
     if p not in allowed:
-        raise ConfigError(
-            f"{owner}: unknown padding; expected one of {', '.join(repr(a) for a in allowed)}. "
-            f"Received: padding={padding!r}")
+        checks.one_of(owner, "padding", padding, allowed)
     return p
+
+
+def kernel_symbols(kernel_size) -> list:
+    """``k`` for a square kernel (``k·k``), ``k1, k2`` for a rectangular one, with their values."""
+    if len(set(kernel_size)) == 1:
+        return [(sym("k"), kernel_size[0])] * len(kernel_size)
+    return [(sym(f"k{i + 1}"), v) for i, v in enumerate(kernel_size)]
 
 
 def spatial_pads(lengths, kernel, strides, dilation, padding) -> list[tuple[int, int]]:
@@ -84,23 +79,19 @@ class _BaseConv(Layer):
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  activation=None, use_bias=True, bias_initializer="zeros", **kwargs):
-        check_unsupported(type(self).__name__, **{k: kwargs.pop(k) for k in list(kwargs)
-                                                  if k.endswith(("_regularizer", "_constraint"))})
+        refused = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))}
         super().__init__(**kwargs)
-        owner = f"{type(self).__name__} '{self.name}'"
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", owner)
-        self.strides = normalize_tuple(strides, self.rank, "strides", owner)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", owner)
-        self.padding = normalize_padding(padding, owner, allow_causal=self.rank == 1 and not self.depthwise)
+        checks.unsupported(self, REGULARIZER_FIX, **refused)
+        self.kernel_size = checks.int_tuple(self, "kernel_size", kernel_size, self.rank)
+        self.strides = checks.int_tuple(self, "strides", strides, self.rank)
+        self.dilation_rate = checks.int_tuple(self, "dilation_rate", dilation_rate, self.rank)
+        self.padding = normalize_padding(self, padding, allow_causal=self.rank == 1 and not self.depthwise)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ConfigError(
-                f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                f"{checks.owner_text(self)}: `strides > 1` not supported in conjunction with `dilation_rate > 1`. "
                 f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}. "
                 "Use strides=1 with dilation, or dilation_rate=1 with strides.")
-        self.data_format = data_format or "channels_last"
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ConfigError(f"{owner}: data_format must be 'channels_last' or 'channels_first'. "
-                              f"Received: data_format={data_format!r}")
+        self.data_format = checks.data_format(self, data_format)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -112,9 +103,6 @@ class _BaseConv(Layer):
 
     def _spatial_axes(self) -> list[int]:
         return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else list(range(2, self.rank + 2))
-
-    def _out_channels(self, cin: int) -> int:
-        raise TypeError("subclass defines _out_channels")
 
     def compute_output_shape(self, input_shape):
         names = SPATIAL_NAMES[self.rank]
@@ -169,25 +157,12 @@ class _BaseConv(Layer):
             y = channels_last(y, self.rank)
         return self.activation(y)
 
-    def _forward_cf(self, x: torch.Tensor) -> torch.Tensor:
-        raise TypeError("subclass defines _forward_cf")
-
-    # -- cost rule -----------------------------------------------------------------------
-    def _params_rule(self, cin: int) -> tuple[str, str]:
-        raise TypeError("subclass defines _params_rule")
-
-    def _macs_factors(self, cin: int, cout: int) -> list:
-        raise TypeError("subclass defines _macs_factors")
-
+    # -- cost rule (subclasses give _rule(cin, spatial_out) -> (params, macs, values)) -------------
     def cost(self, input_shape, output_shape):
         cin = input_shape[self._channel_axis]
         cout = output_shape[self._channel_axis]
         spatial = [output_shape[a] for a in self._spatial_axes()]
-        factors = self._macs_factors(cin, cout)
-        macs = output_shape[0]
-        for f in [*factors, *spatial]:
-            macs = macs * f
-        formula, numbers = self._params_rule(cin)
+        params, macs, values = self._rule(cin, spatial)
         window = "×".join(str(k) for k in self.kernel_size)
         over = "×".join(fmt_dim(input_shape[a]) for a in self._spatial_axes())
         extra = []
@@ -197,9 +172,8 @@ class _BaseConv(Layer):
             extra.append(f"dilation {self.dilation_rate if self.rank > 1 else self.dilation_rate[0]}")
         act = activations.ELEMENTWISE_FLOPS.get(activations.serialize(self.activation), 1)
         return Cost(
-            params_formula=formula, params_numbers=numbers, macs=macs,
-            macs_formula=join(*factors, *spatial),
-            other_flops=numel(output_shape) * ((1 if self.use_bias else 0) + act),
+            params=params, values=values, macs=macs,
+            other_flops=per_sample(output_shape) * ((1 if self.use_bias else 0) + act),
             reads=f"slides a {window} window over {over}" + (f" ({', '.join(extra)})" if extra else "")
                   + f", {self._mixing_text(cin, cout)}",
             rf=("window", list(zip(self.kernel_size, self.strides, self.dilation_rate))),
@@ -236,8 +210,7 @@ class _Conv(_BaseConv):
                  bias_initializer="zeros", **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                          bias_initializer, **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ConfigError(self._error("needs a positive integer number of filters", f"filters={filters!r}"))
+        checks.positive_int(self, "filters", filters)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0 or filters % groups:
             raise ConfigError(self._error(
                 "needs groups to be a positive integer that divides filters",
@@ -255,15 +228,12 @@ class _Conv(_BaseConv):
     def _out_channels(self, cin):
         return self.filters
 
-    def _params_rule(self, cin):
-        k = "·".join(["k"] * self.rank) if len(set(self.kernel_size)) == 1 else "·".join(f"k{i + 1}" for i in range(self.rank))
-        cg = "c/g" if self.groups > 1 else "c"
-        f = f"{k}·{cg}·f" + (" + f" if self.use_bias else "")
-        n = "·".join(str(v) for v in self.kernel_size) + f"·{cin // self.groups}·{self.filters}" + (f" + {self.filters}" if self.use_bias else "")
-        return f, n
-
-    def _macs_factors(self, cin, cout):
-        return [self.filters, math.prod(self.kernel_size) * (cin // self.groups)]
+    def _rule(self, cin, spatial):
+        ks = kernel_symbols(self.kernel_size)
+        c, f = (sym("c/g"), sym("f")) if self.groups > 1 else (sym("c"), sym("f"))
+        values = {**dict(ks), c: cin // self.groups, f: self.filters}
+        kernel = prod(*(k for k, _ in ks), c, f)
+        return plus(kernel, f) if self.use_bias else kernel, prod(f, *(k for k, _ in ks), c, *spatial), values
 
     def _mixing_text(self, cin, cout):
         if self.groups > 1:
@@ -273,10 +243,10 @@ class _Conv(_BaseConv):
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
-        self.add_weight("kernel", (*self.kernel_size, cin // self.groups, self.filters), self.kernel_initializer,
-                        memory_order=self._torch_order())
+        self.add_weight(name="kernel", shape=(*self.kernel_size, cin // self.groups, self.filters),
+                        initializer=self.kernel_initializer, memory_order=self._torch_order())
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
 
     def _forward_cf(self, x):
         return self._conv(x, self._torch_kernel(self.kernel), self.groups, self.bias if self.use_bias else None)
@@ -288,6 +258,7 @@ class _Conv(_BaseConv):
 
 class Conv1D(_Conv):
     """1-D convolution over ``(batch, steps, channels)``; padding ``valid``, ``same`` or ``causal``."""
+    keras_aliases = ("Convolution1D",)
     rank = 1
 
 
@@ -298,11 +269,13 @@ class Conv2D(_Conv):
         >>> layers.Conv2D(64, (3, 3))(gn.Input((28, 28, 1))).shape
         (None, 26, 26, 64)
     """
+    keras_aliases = ("Convolution2D",)
     rank = 2
 
 
 class Conv3D(_Conv):
     """3-D convolution over ``(batch, depth, height, width, channels)``."""
+    keras_aliases = ("Convolution3D",)
     rank = 3
 
 
@@ -326,24 +299,19 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
                  bias_initializer="zeros", **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                          bias_initializer, **kwargs)
-        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
-            raise ConfigError(self._error("needs a positive integer depth_multiplier",
-                                          f"depth_multiplier={depth_multiplier!r}"))
-        self.depth_multiplier = depth_multiplier
+        self.depth_multiplier = checks.positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
 
     def _out_channels(self, cin):
         return cin * self.depth_multiplier
 
-    def _params_rule(self, cin):
-        k = "·".join(["k"] * self.rank)
-        m = self.depth_multiplier
-        f = f"{k}·c·m" + (" + c·m" if self.use_bias else "")
-        n = "·".join(str(v) for v in self.kernel_size) + f"·{cin}·{m}" + (f" + {cin}·{m}" if self.use_bias else "")
-        return f, n
-
-    def _macs_factors(self, cin, cout):
-        return [cin * self.depth_multiplier, math.prod(self.kernel_size)]
+    def _rule(self, cin, spatial):
+        ks = kernel_symbols(self.kernel_size)
+        c, m = sym("c"), sym("m")
+        values = {**dict(ks), c: cin, m: self.depth_multiplier}
+        kernel = prod(*(k for k, _ in ks), c, m)
+        params = plus(kernel, prod(c, m)) if self.use_bias else kernel
+        return params, prod(c, m, *(k for k, _ in ks), *spatial), values
 
     def _mixing_text(self, cin, cout):
         return f"one kernel per input channel ({cin} channels × depth_multiplier {self.depth_multiplier}), channels never mixed"
@@ -351,9 +319,10 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
     def build(self, input_shape):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
-        self.add_weight("kernel", (*self.kernel_size, cin, self.depth_multiplier), self.depthwise_initializer)
+        self.add_weight(name="kernel", shape=(*self.kernel_size, cin, self.depth_multiplier),
+                        initializer=self.depthwise_initializer)
         if self.use_bias:
-            self.add_weight("bias", (cin * self.depth_multiplier,), self.bias_initializer)
+            self.add_weight(name="bias", shape=(cin * self.depth_multiplier,), initializer=self.bias_initializer)
 
     def _forward_cf(self, x):
         cin = x.shape[1]
@@ -390,27 +359,22 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                          bias_initializer, **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ConfigError(self._error("needs a positive integer number of filters", f"filters={filters!r}"))
-        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
-            raise ConfigError(self._error("needs a positive integer depth_multiplier",
-                                          f"depth_multiplier={depth_multiplier!r}"))
-        self.filters, self.depth_multiplier = filters, depth_multiplier
+        self.filters = checks.positive_int(self, "filters", filters)
+        self.depth_multiplier = checks.positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
 
     def _out_channels(self, cin):
         return self.filters
 
-    def _params_rule(self, cin):
-        k = "·".join(["k"] * self.rank)
-        m, f = self.depth_multiplier, self.filters
-        formula = f"{k}·c·m + c·m·f" + (" + f" if self.use_bias else "")
-        numbers = "·".join(str(v) for v in self.kernel_size) + f"·{cin}·{m} + {cin}·{m}·{f}" + (f" + {f}" if self.use_bias else "")
-        return formula, numbers
-
-    def _macs_factors(self, cin, cout):
-        return [cin * self.depth_multiplier, math.prod(self.kernel_size) + self.filters]
+    def _rule(self, cin, spatial):
+        ks = kernel_symbols(self.kernel_size)
+        c, m, f = sym("c"), sym("m"), sym("f")
+        values = {**dict(ks), c: cin, m: self.depth_multiplier, f: self.filters}
+        kk = [k for k, _ in ks]
+        weights = plus(prod(*kk, c, m), prod(c, m, f))
+        params = plus(weights, f) if self.use_bias else weights
+        return params, prod(c, m, plus(prod(*kk), f), *spatial), values
 
     def _mixing_text(self, cin, cout):
         return f"one kernel per channel, then a 1×1 convolution mixing {cin * self.depth_multiplier} channels into {cout}"
@@ -419,10 +383,11 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
         dm = self.depth_multiplier
-        self.add_weight("depthwise_kernel", (*self.kernel_size, cin, dm), self.depthwise_initializer)
-        self.add_weight("pointwise_kernel", ((1,) * self.rank) + (cin * dm, self.filters), self.pointwise_initializer)
+        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, cin, dm), initializer=self.depthwise_initializer)
+        self.add_weight(name="pointwise_kernel", shape=((1,) * self.rank) + (cin * dm, self.filters),
+                        initializer=self.pointwise_initializer)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
 
     def _forward_cf(self, x):
         cin = x.shape[1]
@@ -437,9 +402,11 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
 
 class SeparableConv1D(_SeparableConv):
     """Separable 1-D convolution over ``(batch, steps, channels)``."""
+    keras_aliases = ("SeparableConvolution1D",)
     rank = 1
 
 
 class SeparableConv2D(_SeparableConv):
     """Separable 2-D convolution: DepthwiseConv2D then a 1×1 Conv2D, one bias at the end."""
+    keras_aliases = ("SeparableConvolution2D",)
     rank = 2

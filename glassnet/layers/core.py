@@ -1,29 +1,27 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, Lambda."""
 from __future__ import annotations
 
+import base64
+import marshal
 import math
+import types
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .. import activations, initializers
+from .. import activations, checks, initializers
 from ..dims import as_dim, fmt_shape, is_fixed, product, symbol
 from ..errors import ConfigError, ShapeError
+from ..formula import plus, prod, sym
+from . import registry
 from .base import Layer
-from .cost import Cost, join, numel, positions
+from .cost import Cost, numel, per_sample, positions
 
-__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda",
-           "check_unsupported", "describe_variable_axes"]
+__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda", "describe_variable_axes",
+           "REGULARIZER_FIX"]
 
-
-def check_unsupported(layer_cls: str, **kwargs) -> None:
-    """Keras regularizer/constraint arguments glassnet does not implement: refuse rather than ignore."""
-    for key, value in kwargs.items():
-        if value is not None:
-            raise ConfigError(
-                f"{layer_cls} does not support {key} yet. Received: {key}={value!r}. "
-                "Add the penalty to the loss yourself, or leave it as None.")
+REGULARIZER_FIX = "Add the penalty to the loss yourself, or leave it as None."
 
 
 def describe_variable_axes(shape) -> str:
@@ -65,12 +63,10 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ConfigError(f"Dense units must be a positive integer. Received: units={units!r}")
-        check_unsupported("Dense", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                          activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                          bias_constraint=bias_constraint, lora_rank=lora_rank)
-        self.units = units
+        self.units = checks.positive_int(self, "units", units)
+        checks.unsupported(self, REGULARIZER_FIX, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, lora_rank=lora_rank)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -78,9 +74,9 @@ class Dense(Layer):
 
     def build(self, input_shape):
         n = self._require_fixed(input_shape, -1, "last dimension")
-        self.add_weight("kernel", (n, self.units), self.kernel_initializer)
+        self.add_weight(name="kernel", shape=(n, self.units), initializer=self.kernel_initializer)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer)
 
     def compute_output_shape(self, input_shape):
         self._require_rank(input_shape, 2, "(batch, ..., features)", min_rank=True)
@@ -95,15 +91,14 @@ class Dense(Layer):
         return self.activation(y)
 
     def cost(self, input_shape, output_shape):
-        n, u = input_shape[-1], self.units
+        n, u = sym("n"), sym("u")
         act = activations.ELEMENTWISE_FLOPS.get(activations.serialize(self.activation), 1)
-        out = numel(output_shape)
         return Cost(
-            params_formula="n·u + u" if self.use_bias else "n·u",
-            params_numbers=f"{n}·{u} + {u}" if self.use_bias else f"{n}·{u}",
-            macs=numel(output_shape) * n, macs_formula=join(*input_shape[1:-1], n, u),
-            other_flops=out * ((1 if self.use_bias else 0) + act),
-            reads=f"acts on the last axis of {positions(input_shape)} with one shared {n}×{u} matrix",
+            params=plus(prod(n, u), u) if self.use_bias else prod(n, u), values={n: input_shape[-1], u: self.units},
+            macs=prod(*input_shape[1:-1], n, u),
+            other_flops=per_sample(output_shape) * ((1 if self.use_bias else 0) + act),
+            reads=f"acts on the last axis of {positions(input_shape)} with one shared "
+                  f"{input_shape[-1]}×{self.units} matrix",
             needs_fixed=("last axis (features)",),
             saved=("input", "output") if activations.serialize(self.activation) != "linear" else ("input",))
 
@@ -130,7 +125,7 @@ class Activation(Layer):
 
     def cost(self, input_shape, output_shape):
         name = activations.serialize(self.activation)
-        return Cost(other_flops=numel(output_shape) * activations.ELEMENTWISE_FLOPS.get(name, 1),
+        return Cost(other_flops=per_sample(output_shape) * activations.ELEMENTWISE_FLOPS.get(name, 1),
                     reads=f"applies {name} to every element", saved=("output",))
 
     def get_config(self):
@@ -150,9 +145,8 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ConfigError(f"Dropout rate must be a number in [0, 1). Received: rate={rate!r}")
-        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+        self.rate = checks.number_in(self, "rate", rate, 0, 1)
+        self.noise_shape, self.seed = noise_shape, seed
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -180,7 +174,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
+        self.data_format = checks.data_format(self, data_format)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) == 1:
@@ -363,10 +357,49 @@ class Lambda(Layer):
         return self.function(inputs, **self.arguments)
 
     def cost(self, input_shape, output_shape):
-        return Cost(macs=None, other_flops=None, macs_formula="?", rf=("unknown",),
-                    reads=f"runs the Python function {getattr(self.function, '__name__', 'lambda')}; its cost is unknown")
+        return Cost.unknown(self, f"runs the Python function {getattr(self.function, '__name__', 'lambda')}; "
+                                  "its cost is unknown")
 
     def get_config(self):
         return {**super().get_config(), "function": getattr(self.function, "__name__", "lambda"),
                 "output_shape": self._output_shape if not callable(self._output_shape) else None,
                 "arguments": self.arguments}
+
+    @classmethod
+    def from_config(cls, config):
+        """A Lambda from a file: a named function only from ``custom_objects``; stored bytecode only with
+        ``safe_mode=False`` (loading it would run code from the file)."""
+        cfg = dict(config)
+        ctx = registry.current()
+        fn, name = cfg.get("function"), cfg.get("name")
+        if isinstance(fn, dict) and fn.get("class_name") == "__lambda__":
+            if ctx.safe_mode:
+                raise ConfigError(
+                    f"Lambda layer '{name}' holds Python bytecode. Loading it would run code from the file, so "
+                    "it is refused. Pass safe_mode=False only for a file you trust.")
+            cfg["function"] = _load_bytecode(fn.get("config") or {})
+        elif isinstance(fn, (dict, str)):
+            fname = fn.get("config") if isinstance(fn, dict) else fn
+            found = ctx.custom_objects.get(fname) if isinstance(fname, str) else None
+            if not callable(found):
+                raise ConfigError(f"Lambda layer '{name}' uses the function {fname!r}; pass it in "
+                                  f"custom_objects={{{fname!r}: function}} to load the model.")
+            cfg["function"] = found
+        elif not callable(fn):
+            raise ConfigError(f"Lambda layer '{name}' has no function.")
+        if isinstance(cfg.get("output_shape"), dict):
+            raise ConfigError(f"Lambda layer '{name}' has a callable output_shape; it cannot be loaded.")
+        if cfg.pop("mask", None) is not None:
+            raise ConfigError(f"Lambda layer '{name}' has a stored mask function; it cannot be loaded.")
+        for key in ("function_type", "output_shape_type", "output_shape_module", "module"):
+            cfg.pop(key, None)
+        return cls(**cfg)
+
+
+def _load_bytecode(config: dict):
+    """Keras's lambda serialisation (marshal of a code object) — reached only with safe_mode=False."""
+    try:
+        code = marshal.loads(base64.b64decode(config["code"]))
+        return types.FunctionType(code, {"__builtins__": __builtins__})
+    except Exception as exc:
+        raise ConfigError(f"A Lambda's bytecode cannot be loaded in this Python ({exc}).") from exc

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import initializers
-from ..errors import ConfigError
+from .. import checks, dtypes, initializers
+from ..formula import prod, sym
 from .base import Layer, tracing
-from .core import check_unsupported
-from .cost import Cost, numel
+from .core import REGULARIZER_FIX
+from .cost import Cost, per_sample
 
 __all__ = ["Embedding", "Masking"]
 
@@ -29,17 +29,17 @@ class Embedding(Layer):
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, input_length=None,
                  **kwargs):
         super().__init__(**kwargs)
-        for key, v in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(self._error(f"needs a positive integer {key}", f"{key}={v!r}"))
-        check_unsupported("Embedding", embeddings_regularizer=embeddings_regularizer,
-                          embeddings_constraint=embeddings_constraint, lora_rank=lora_rank)
-        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, bool(mask_zero)
+        self.input_dim = checks.positive_int(self, "input_dim", input_dim)
+        self.output_dim = checks.positive_int(self, "output_dim", output_dim)
+        checks.unsupported(self, REGULARIZER_FIX, embeddings_regularizer=embeddings_regularizer,
+                           embeddings_constraint=embeddings_constraint, lora_rank=lora_rank)
+        self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self._initial_weights = weights
 
     def build(self, input_shape):
-        self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+        self.add_weight(name="embeddings", shape=(self.input_dim, self.output_dim),
+                        initializer=self.embeddings_initializer)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -48,7 +48,7 @@ class Embedding(Layer):
         return (*input_shape, self.output_dim)
 
     def compute_output_dtype(self, inputs):
-        return "float32"
+        return dtypes.name_of(self.dtype)
 
     @property
     def mask_rule(self):
@@ -80,7 +80,8 @@ class Embedding(Layer):
         return F.embedding(idx, self.embeddings)
 
     def cost(self, input_shape, output_shape):
-        return Cost(params_formula="V·d", params_numbers=f"{self.input_dim}·{self.output_dim}",
+        V, d = sym("V"), sym("d")
+        return Cost(params=prod(V, d), values={V: self.input_dim, d: self.output_dim},
                     reads=f"looks up one row of a {self.input_dim}×{self.output_dim} table per index (no arithmetic)"
                           + ("; index 0 also creates the mask" if self.mask_zero else ""), saved=("input",))
 
@@ -117,7 +118,7 @@ class Masking(Layer):
         return inputs * keep.to(inputs.dtype)
 
     def cost(self, input_shape, output_shape):
-        return Cost(other_flops=numel(input_shape) * 2,
+        return Cost(other_flops=per_sample(input_shape) * 2,
                     reads=f"marks each step whose features all equal {self.mask_value} as padding and zeroes it")
 
     def get_config(self):

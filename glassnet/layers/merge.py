@@ -8,7 +8,7 @@ import torch
 from ..dims import fmt_shape, is_fixed
 from ..errors import ConfigError, ShapeError
 from .base import Layer
-from .cost import Cost, numel
+from .cost import Cost, per_sample
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
@@ -62,7 +62,7 @@ class _Merge(Layer):
 
     def cost(self, input_shape, output_shape):
         k = len(input_shape)
-        return Cost(other_flops=numel(output_shape) * (k - 1 if not isinstance(self, Concatenate) else 0),
+        return Cost(other_flops=per_sample(output_shape) * (k - 1 if not isinstance(self, Concatenate) else 0),
                     reads=f"combines {k} inputs element by element" if not isinstance(self, Concatenate)
                     else f"joins {k} inputs along axis {self.axis}")
 

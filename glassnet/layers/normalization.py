@@ -1,15 +1,20 @@
 """BatchNormalization and LayerNormalization with Keras defaults and weight order."""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import math
 
-from .. import initializers
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
+
+from .. import checks, initializers
 from ..dims import fmt_shape
 from ..errors import ConfigError, ShapeError
+from ..formula import prod, sym
 from .base import Layer
-from .core import check_unsupported
-from .cost import Cost, numel
+from .core import REGULARIZER_FIX
+from .cost import Cost, per_sample
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
@@ -23,7 +28,10 @@ class BatchNormalization(Layer):
 
     ``y = (x - mean) / sqrt(var + epsilon) · gamma + beta``.  In training (``training=True`` and
     ``trainable``) the biased batch variance is used and ``moving = moving·momentum + batch·(1-momentum)``.
-    A mask restricts the batch statistics to real steps.
+    A mask restricts the batch statistics to real steps. With ``synchronized=True`` and a
+    ``torch.distributed`` process group of several processes (DDP), the batch statistics are those of
+    the global batch across processes (``torch.nn.SyncBatchNorm``'s semantics, gradients included); in a
+    single process they are the local batch's, which is the same thing.
 
     Weights: ``gamma, beta`` (trainable), ``moving_mean, moving_variance`` (non-trainable), each ``(C,)``.
     """
@@ -36,10 +44,10 @@ class BatchNormalization(Layer):
                  beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
                  renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
-        check_unsupported("BatchNormalization", beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                          beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
-        if renorm:
-            raise ConfigError(self._error("does not support renorm", "renorm=True", "Leave renorm=False."))
+        checks.unsupported(self, REGULARIZER_FIX, beta_regularizer=beta_regularizer,
+                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
+        checks.unsupported(self, "Leave renorm=False.", renorm=renorm)
         if not isinstance(axis, int):
             raise ConfigError(self._error("takes a single int axis", f"axis={axis!r}"))
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
@@ -61,11 +69,12 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         c = input_shape[self.axis]
         if self.scale:
-            self.add_weight("gamma", (c,), self.gamma_initializer)
+            self.add_weight(name="gamma", shape=(c,), initializer=self.gamma_initializer)
         if self.center:
-            self.add_weight("beta", (c,), self.beta_initializer)
-        self.add_weight("moving_mean", (c,), self.moving_mean_initializer, trainable=False)
-        self.add_weight("moving_variance", (c,), self.moving_variance_initializer, trainable=False)
+            self.add_weight(name="beta", shape=(c,), initializer=self.beta_initializer)
+        self.add_weight(name="moving_mean", shape=(c,), initializer=self.moving_mean_initializer, trainable=False)
+        self.add_weight(name="moving_variance", shape=(c,), initializer=self.moving_variance_initializer,
+                        trainable=False)
 
     def _broadcast(self, v: torch.Tensor, ndim: int) -> torch.Tensor:
         axis = self.axis % ndim
@@ -75,13 +84,7 @@ class BatchNormalization(Layer):
         axis = self.axis % inputs.ndim
         reduce = [i for i in range(inputs.ndim) if i != axis]
         if training and self.trainable:
-            if mask is None:
-                var, mean = torch.var_mean(inputs, dim=reduce, correction=0, keepdim=True)
-            else:
-                w = mask.unsqueeze(-1).expand_as(inputs).to(inputs.dtype)
-                count = w.sum(dim=reduce, keepdim=True) + 1e-7
-                mean = (inputs * w).sum(dim=reduce, keepdim=True) / count
-                var = (((inputs - mean) * w) ** 2).sum(dim=reduce, keepdim=True) / count
+            mean, var = self._batch_moments(inputs, reduce, mask)
             with torch.no_grad():
                 m = self.momentum
                 self.moving_mean.mul_(m).add_(mean.reshape(-1).detach(), alpha=1 - m)
@@ -97,15 +100,47 @@ class BatchNormalization(Layer):
             out = out + self._broadcast(self.beta, inputs.ndim)
         return out
 
+    def _batch_moments(self, x, reduce, mask):
+        """Mean and biased variance over the batch (and every axis but the channels), masked steps left
+        out; across processes when ``synchronized`` under a process group."""
+        w = None if mask is None else mask.unsqueeze(-1).expand_as(x).to(x.dtype)
+        sync = self.synchronized and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if w is None and not sync:
+            var, mean = torch.var_mean(x, dim=reduce, correction=0, keepdim=True)
+            return mean, var
+        if w is None:
+            count = torch.full_like(x.sum(dim=reduce, keepdim=True), float(math.prod(x.shape[i] for i in reduce)))
+            s1 = x.sum(dim=reduce, keepdim=True)
+        else:
+            count = w.sum(dim=reduce, keepdim=True)
+            s1 = (x * w).sum(dim=reduce, keepdim=True)
+        if not sync:
+            count = count + 1e-7
+            mean = s1 / count
+            return mean, (((x - mean) * w) ** 2).sum(dim=reduce, keepdim=True) / count
+        # per-process sums, then one all-reduce: mean = Σs1/N, var = (Σ(ss + s1²/n))/N - mean²
+        local_mean = s1 / count.clamp(min=1e-7)
+        dev = x - local_mean
+        ss = ((dev * w) ** 2 if w is not None else dev * dev).sum(dim=reduce, keepdim=True)
+        stats = differentiable_all_reduce(torch.cat([s1, ss + s1 * local_mean, count]))
+        s1_all, s2_all, n_all = stats.chunk(3)
+        mean = s1_all / n_all
+        return mean, (s2_all / n_all - mean * mean).clamp(min=0)
+
     def cost(self, input_shape, output_shape):
         c = input_shape[self.axis]
-        return Cost(params_formula="4·c (2·c trainable)", params_numbers=f"4·{c}", other_flops=numel(input_shape) * 2,
+        k = 2 + int(self.scale) + int(self.center)
+        return Cost(params=prod(k, sym("c")), values={sym("c"): c}, other_flops=per_sample(input_shape) * 2,
                     reads=f"normalises each of the {c} channels with batch statistics (training) or moving ones",
                     needs_fixed=(f"axis {self.axis} (channels)",), saved=("input",))
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+                "center": self.center, "scale": self.scale, "synchronized": self.synchronized,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer)}
 
 
 class LayerNormalization(Layer):
@@ -120,9 +155,9 @@ class LayerNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        check_unsupported("LayerNormalization", beta_regularizer=beta_regularizer,
-                          gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
-                          gamma_constraint=gamma_constraint)
+        checks.unsupported(self, REGULARIZER_FIX, beta_regularizer=beta_regularizer,
+                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
         self.axis = _axes_tuple(axis)
         self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
         self.rms_scaling = bool(rms_scaling)
@@ -144,9 +179,9 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         _, shape = self._param_shape(input_shape)
         if self.scale or self.rms_scaling:
-            self.add_weight("gamma", shape, self.gamma_initializer)
+            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer)
         if self.center and not self.rms_scaling:
-            self.add_weight("beta", shape, self.beta_initializer)
+            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer)
 
     def call(self, inputs):
         axes, shape = self._param_shape(tuple(inputs.shape))
@@ -167,12 +202,14 @@ class LayerNormalization(Layer):
 
     def cost(self, input_shape, output_shape):
         _, shape = self._param_shape(input_shape)
-        n = "·".join(str(s) for s in shape)
         k = int(self.scale or self.rms_scaling) + int(self.center and not self.rms_scaling)
-        return Cost(params_formula=f"{k}·n" if k != 1 else "n", params_numbers=f"{k}·{n}", other_flops=numel(input_shape) * 5,
+        n = sym("n")
+        return Cost(params=prod(k, n), values={n: math.prod(shape)}, other_flops=per_sample(input_shape) * 5,
                     reads=f"normalises each sample over axis {self.axis if len(self.axis) > 1 else self.axis[0]}",
                     needs_fixed=("the normalised axes",), saved=("input",))
 
     def get_config(self):
         return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling}
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer)}

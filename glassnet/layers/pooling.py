@@ -6,12 +6,12 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .. import checks
 from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed
-from ..errors import ConfigError, ShapeError
+from ..errors import ShapeError
 from .base import Layer
-from .cost import Cost, numel
-from .conv import (SPATIAL_NAMES, channels_first, channels_last, normalize_padding, normalize_tuple,
-                   pad_input, spatial_pads)
+from .cost import Cost, numel, per_sample
+from .conv import SPATIAL_NAMES, channels_first, channels_last, normalize_padding, pad_input, spatial_pads
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
            "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
@@ -28,14 +28,10 @@ class _Pooling(Layer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        owner = f"{type(self).__name__} '{self.name}'"
-        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", owner)
-        self.strides = self.pool_size if strides is None else normalize_tuple(strides, self.rank, "strides", owner)
-        self.padding = normalize_padding(padding, owner)
-        self.data_format = data_format or "channels_last"
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ConfigError(f"{owner}: data_format must be 'channels_last' or 'channels_first'. "
-                              f"Received: data_format={data_format!r}")
+        self.pool_size = checks.int_tuple(self, "pool_size", pool_size, self.rank)
+        self.strides = self.pool_size if strides is None else checks.int_tuple(self, "strides", strides, self.rank)
+        self.padding = normalize_padding(self, padding)
+        self.data_format = checks.data_format(self, data_format)
 
     def _spatial_axes(self):
         return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else list(range(2, self.rank + 2))
@@ -63,7 +59,7 @@ class _Pooling(Layer):
         kind = "maximum" if isinstance(self, _MaxPooling) else "mean"
         window = "×".join(str(p) for p in self.pool_size)
         over = "×".join(fmt_dim(input_shape[a]) for a in self._spatial_axes())
-        return Cost(other_flops=numel(output_shape) * math.prod(self.pool_size),
+        return Cost(other_flops=per_sample(output_shape) * math.prod(self.pool_size),
                     reads=f"takes the {kind} of each {window} window over {over} (stride {self.strides if self.rank > 1 else self.strides[0]}), channel by channel",
                     rf=("window", [(p, s, 1) for p, s in zip(self.pool_size, self.strides)]),
                     saved=("input", (numel(output_shape), 8)) if kind == "maximum" else ("input",))
@@ -99,29 +95,35 @@ class _AveragePooling(_Pooling):
 
 class MaxPooling1D(_MaxPooling):
     """Max pooling over ``(batch, steps, channels)``."""
+    keras_aliases = ("MaxPool1D",)
     rank = 1
 
 
 class MaxPooling2D(_MaxPooling):
     """Max pooling over ``(batch, height, width, channels)``."""
+    keras_aliases = ("MaxPool2D",)
     rank = 2
 
 
 class MaxPooling3D(_MaxPooling):
+    keras_aliases = ("MaxPool3D",)
     rank = 3
 
 
 class AveragePooling1D(_AveragePooling):
     """Average pooling over ``(batch, steps, channels)``."""
+    keras_aliases = ("AvgPool1D",)
     rank = 1
 
 
 class AveragePooling2D(_AveragePooling):
     """Average pooling over ``(batch, height, width, channels)``."""
+    keras_aliases = ("AvgPool2D",)
     rank = 2
 
 
 class AveragePooling3D(_AveragePooling):
+    keras_aliases = ("AvgPool3D",)
     rank = 3
 
 
@@ -132,10 +134,7 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ConfigError(f"{type(self).__name__} '{self.name}': data_format must be 'channels_last' or "
-                              f"'channels_first'. Received: data_format={data_format!r}")
+        self.data_format = checks.data_format(self, data_format)
         self.keepdims = bool(keepdims)
 
     def _axes(self):
@@ -152,7 +151,7 @@ class _GlobalPooling(Layer):
     def cost(self, input_shape, output_shape):
         kind = "maximum" if isinstance(self, _GlobalMax) else "mean"
         over = "×".join(fmt_dim(input_shape[a]) for a in self._axes())
-        return Cost(other_flops=numel(input_shape), rf=("global",), saved=("input", "output") if kind == "maximum" else (),
+        return Cost(other_flops=per_sample(input_shape), rf=("global",), saved=("input", "output") if kind == "maximum" else (),
                     reads=f"takes the {kind} over all {over} positions of each channel, so any size gives one vector")
 
     def get_config(self):
@@ -171,15 +170,18 @@ class _GlobalAverage(_GlobalPooling):
 
 class GlobalMaxPooling1D(_GlobalMax):
     """Maximum over all steps (a mask is ignored and dropped, as in Keras)."""
+    keras_aliases = ("GlobalMaxPool1D",)
     rank = 1
 
 
 class GlobalMaxPooling2D(_GlobalMax):
     """Maximum over height and width: any image size gives ``(batch, channels)``."""
+    keras_aliases = ("GlobalMaxPool2D",)
     rank = 2
 
 
 class GlobalMaxPooling3D(_GlobalMax):
+    keras_aliases = ("GlobalMaxPool3D",)
     rank = 3
 
 
@@ -189,6 +191,7 @@ class GlobalAveragePooling1D(_GlobalAverage):
     A fully masked row gives NaN (0/0), as in Keras.
     """
 
+    keras_aliases = ("GlobalAvgPool1D",)
     rank = 1
 
     @property
@@ -212,8 +215,10 @@ class GlobalAveragePooling1D(_GlobalAverage):
 
 class GlobalAveragePooling2D(_GlobalAverage):
     """Mean over height and width: any image size gives ``(batch, channels)``."""
+    keras_aliases = ("GlobalAvgPool2D",)
     rank = 2
 
 
 class GlobalAveragePooling3D(_GlobalAverage):
+    keras_aliases = ("GlobalAvgPool3D",)
     rank = 3

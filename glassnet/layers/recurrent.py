@@ -1,35 +1,27 @@
-"""Recurrent layers: SimpleRNN, LSTM, GRU — Keras weights and mask semantics, torch's fused kernels.
+"""Recurrent layers: SimpleRNN, LSTM, GRU — Keras weights and mask semantics.
 
 Every recurrent layer walks the time axis step by step with one set of weights (the cell),
 so its parameters do not depend on the number of steps while its work grows linearly.
 
-Four execution paths give the same numbers (``layer.path`` forces one, for tests):
-
-* ``fused``: no mask — torch's fused recurrent kernel (cuDNN on GPU, ATen/oneDNN on CPU).
-* ``packed``: a right-padded mask — the fused kernel on a packed batch (each row stops at
-  its last real step); outputs at padded steps repeat the last real output, as Keras does.
-* ``sequence``: the same masks for LSTM on the CPU — one hand-written autograd node for the
-  whole sequence (``sequence_kernel``); in float32 its recurrence runs in compiled C
-  (``lstm_kernel.c``, each row stopping at its length) when a C compiler is available.
-  A left-padded (pre-padded) mask takes either of these two after each row is rotated so its
-  real steps come first; the outputs are rotated back, with zeros before the first real step.
-* ``loop``: any other mask (padding in the middle), non-default activations or recurrent dropout — the input
-  projection for all steps in one matrix multiply, then a loop over the recurrent part
-  with Keras's masked update (state carried through masked steps).
+A layer keeps its weights, shapes, masks and cost rule; running the time loop fast is the job of
+``glassnet.kernels.recurrent``, which the layer asks first (torch's fused kernels, a packed batch, or
+a whole-sequence LSTM node for padded masks). When no fast path fits — padding in the middle,
+recurrent dropout, other activations — the layer runs its one reference loop, ``_reference_loop``:
+the input projection for all steps in one matrix multiply, then a loop over the recurrent part with
+Keras's masked update (state carried through masked steps). ``layer.path`` forces a path (tests).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .. import activations, initializers
+from .. import activations, checks, initializers
 from ..dims import fmt_shape, is_fixed
-from ..errors import ConfigError, ShapeError
+from ..errors import ShapeError
+from ..formula import plus, prod, sym
+from ..kernels import recurrent as kernels
 from .base import Layer
-from .core import check_unsupported
-from .cost import Cost, join
-from .sequence_kernel import lstm_sequence
+from .core import REGULARIZER_FIX
+from .cost import Cost
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "RNNBase"]
 
@@ -40,61 +32,38 @@ def _unit_forget_bias_init(units: int, base):
     return initializers.Initializer("unit_forget_bias", lambda s, d: init(s, d))
 
 
-
-def _padding(mask) -> str | None:
-    """Where a mask's padding sits: "right" (each row's real steps come first), "left" (they come last,
-    as ``pad_sequences`` writes them), "middle" (anything else), or None without a mask."""
-    if mask is None:
-        return None
-    if not bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-        return "right"
-    if not bool((mask[:, :-1] & ~mask[:, 1:]).any()):
-        return "left"
-    return "middle"
-
-
-def _shift_rows(x, shift):
-    """Row b of (batch, T, ...) rotated along time by ``shift[b]`` steps: out[b, t] = x[b, (t + shift[b]) % T]."""
-    T = x.shape[1]
-    idx = (torch.arange(T, device=x.device)[None, :] + shift[:, None]) % T
-    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
-
-
-def _left_to_right(x, mask):
-    """A left-padded batch as a right-padded one: each row rotated so its real steps come first.
-    Returns the rotated input, its right-padded mask and each row's rotation."""
-    lengths = mask.sum(dim=1)
-    pads = x.shape[1] - lengths
-    right = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
-    return _shift_rows(x, pads), right, pads
-
 class _Cell(Layer):
     """Weights of one recurrent step: ``kernel (n, g·d)``, ``recurrent_kernel (d, g·d)``, ``bias``."""
 
     gates = 1
     n_states = 1
+    kernel_name = ""
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, **kwargs):
+                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
+        refused = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))}
         super().__init__(**kwargs)
-        self.units = units
+        checks.unsupported(self, REGULARIZER_FIX, **refused)
+        self.units = checks.positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.dropout = min(1.0, max(0.0, float(dropout)))
-        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.dropout = checks.number_in(self, "dropout", dropout, 0, 1)
+        self.recurrent_dropout = checks.number_in(self, "recurrent_dropout", recurrent_dropout, 0, 1)
+        self.seed = seed
 
     def build(self, input_shape):
         n, g = input_shape[-1], self.gates * self.units
         # stored transposed in memory: torch's fused kernels read kernel.T and recurrent_kernel.T
-        self.add_weight("kernel", (n, g), self.kernel_initializer, memory_order=(1, 0))
-        self.add_weight("recurrent_kernel", (self.units, g), self.recurrent_initializer, memory_order=(1, 0))
+        self.add_weight(name="kernel", shape=(n, g), initializer=self.kernel_initializer, memory_order=(1, 0))
+        self.add_weight(name="recurrent_kernel", shape=(self.units, g), initializer=self.recurrent_initializer,
+                        memory_order=(1, 0))
         if self.use_bias:
-            self.add_weight("bias", self._bias_shape(), self._bias_init())
+            self.add_weight(name="bias", shape=self._bias_shape(), initializer=self._bias_init())
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -112,7 +81,8 @@ class _Cell(Layer):
             return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.kernel).reshape(*x.shape[:-1], -1)
         return x @ self.kernel
 
-    def _fused_ok(self) -> bool:
+    def fused_ok(self) -> bool:
+        """Whether torch's fused kernels compute this cell (they know only tanh and sigmoid)."""
         return self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
 
     def _torch_params(self) -> list[torch.Tensor]:
@@ -149,12 +119,14 @@ class _Cell(Layer):
 class SimpleRNNCell(_Cell):
     """``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``."""
 
+    kernel_name = "simple_rnn"
+
     def step(self, xp_t, states, rec_mask=None):
         h = states[0] if rec_mask is None else states[0] * rec_mask
         h_new = self.activation(xp_t + h @ self.recurrent_kernel)
         return h_new, [h_new]
 
-    def _fused_ok(self) -> bool:
+    def fused_ok(self) -> bool:
         return self.activation in (torch.tanh, torch.relu)
 
     def fused_fn(self):
@@ -169,9 +141,10 @@ class LSTMCell(_Cell):
 
     gates = 4
     n_states = 2
+    kernel_name = "lstm"
 
-    def __init__(self, units, *args, unit_forget_bias=True, **kwargs):
-        super().__init__(units, *args, **kwargs)
+    def __init__(self, units, *, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _bias_init(self):
@@ -204,9 +177,10 @@ class GRUCell(_Cell):
     """
 
     gates = 3
+    kernel_name = "gru"
 
-    def __init__(self, units, *args, reset_after=True, **kwargs):
-        super().__init__(units, *args, **kwargs)
+    def __init__(self, units, *, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
         self.reset_after = bool(reset_after)
 
     def _bias_shape(self):
@@ -239,8 +213,8 @@ class GRUCell(_Cell):
         h_new = z * h + (1 - z) * hh
         return h_new, [h_new]
 
-    def _fused_ok(self) -> bool:
-        return super()._fused_ok() and self.reset_after
+    def fused_ok(self) -> bool:
+        return super().fused_ok() and self.reset_after
 
     def _torch_params(self):
         d = self.units
@@ -260,19 +234,21 @@ class GRUCell(_Cell):
 
 
 class RNNBase(Layer):
-    """What SimpleRNN, LSTM and GRU share: arguments, shape rule, masks, state and the three paths."""
+    """What SimpleRNN, LSTM and GRU share: arguments, shape rule, masks, state and the reference loop."""
 
     supports_masking = True
-    cell_class: type = _Cell
-    path: str | None = None  # force "fused", "packed" or "loop" (tests); None chooses
+    path: str | None = None  # force "fused", "packed", "sequence" or "loop" (tests); None chooses
 
-    def __init__(self, cell: _Cell, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
-        kwargs.pop("implementation", None)  # Keras accepts it; the math is the same
-        kwargs.pop("use_cudnn", None)
-        kwargs.pop("seed", None)
+    def __init__(self, cell_class: type, cell_kwargs: dict, cell_name: str, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 activity_regularizer=None, implementation=None, use_cudnn="auto", **kwargs):
+        # implementation and use_cudnn choose between kernels in Keras; here the kernels choose themselves
         super().__init__(**kwargs)
-        self.cell = cell
+        checks.unsupported(self, REGULARIZER_FIX, activity_regularizer=activity_regularizer)
+        checks.positive_int(self, "units", cell_kwargs.get("units"))
+        checks.number_in(self, "dropout", cell_kwargs.get("dropout", 0.0), 0, 1)
+        checks.number_in(self, "recurrent_dropout", cell_kwargs.get("recurrent_dropout", 0.0), 0, 1)
+        self.cell = cell_class(name=cell_name, dtype=self.dtype, **cell_kwargs)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
@@ -360,115 +336,23 @@ class RNNBase(Layer):
         if self.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
-        padding = _padding(mask)
-        path = self._choose_path(mask, rec_mask, x, padding)
-        left_mask = None
-        if path in ("packed", "sequence") and padding == "left":  # pre-padded: real steps moved to the front
-            left_mask = mask
-            x, mask, pads = _left_to_right(x, mask)
-        if path == "fused":
-            seq, last, states = self._run_fused(x, states, training)
-        elif path == "packed":
-            seq, last, states = self._run_packed(x, mask, states, training)
-        elif path == "sequence":
-            seq, last, states = self._run_sequence(x, mask, states)
+        if self.path == "loop":
+            seq, last, states = self._reference_loop(x, mask, states, rec_mask)
         else:
-            seq, last, states = self._run_loop(x, mask, states, rec_mask)
-        if left_mask is not None:  # back to the input's layout; steps before the first real one output zeros
-            last = torch.where(left_mask[:, -1:], states[0], torch.zeros_like(states[0]))
-            if seq is not None:
-                seq = torch.where(left_mask[..., None], _shift_rows(seq, -pads), torch.zeros_like(seq))
+            try:
+                seq, last, states = kernels.run(
+                    cell, x, mask, states, training, return_sequences=self.return_sequences,
+                    zero_output_for_mask=self.zero_output_for_mask, recurrent_dropout=rec_mask is not None,
+                    path=self.path)
+            except kernels.NoKernel:
+                seq, last, states = self._reference_loop(x, mask, states, rec_mask)
         if self.stateful:
             self._state_values = [s.detach() for s in states]
         output = seq if self.return_sequences else last
         return [output, *states] if self.return_state else output
 
-    def _choose_path(self, mask, rec_mask, x=None, padding: str | None = None) -> str:
-        fused_ok = self.cell._fused_ok() and rec_mask is None
-        # a right-padded mask, or a left-padded one (run as right-padded after moving each row's steps)
-        right_padded = (padding or _padding(mask)) in ("right", "left")
-        sequence_ok = isinstance(self.cell, LSTMCell) and fused_ok and (x is None or x.device.type == "cpu")
-        if self.path is not None:
-            wanted = self.path
-            if wanted == "fused" and (mask is not None or not fused_ok):
-                raise ConfigError(self._error("cannot use the fused path with a mask or this configuration"))
-            if wanted in ("packed", "sequence") and (not right_padded or not fused_ok):
-                raise ConfigError(self._error(f"can use the {wanted} path only with a right- or left-padded mask"))
-            if wanted == "sequence" and not sequence_ok:
-                raise ConfigError(self._error("can use the sequence path only for LSTM on the CPU"))
-            return wanted
-        if not fused_ok:
-            return "loop"
-        if mask is None:
-            return "fused"
-        if not right_padded:
-            return "loop"
-        return "sequence" if sequence_ok else "packed"
-
-    def _call_fused(self, data, hx, training, batch_sizes=None):
-        cell = self.cell
-        fn, params = cell.fused_fn(), cell.fused_params()
-        lead = (data,) if batch_sizes is None else (data, batch_sizes)
-        tail = (cell.use_bias, 1, 0.0, bool(training), False) + (() if batch_sizes is not None else (True,))
-        if cell.n_states == 2:
-            out, h, c = fn(*lead, (hx[0].unsqueeze(0), hx[1].unsqueeze(0)), params, *tail)
-            return out, [h[0], c[0]]
-        out, h = fn(*lead, hx[0].unsqueeze(0), params, *tail)
-        return out, [h[0]]
-
-    def _run_fused(self, x, states, training):
-        out, states = self._call_fused(x.contiguous(), states, training)
-        return out, states[0], states  # the final h (equal to out[:, -1]) keeps backward off the sequence
-
-    def _run_packed(self, x, mask, states, training):
-        T = x.shape[1]
-        lengths = mask.sum(dim=1)
-        empty = lengths == 0
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        hx = [s.index_select(0, packed.sorted_indices) for s in states]
-        data, new = self._call_fused(packed.data, hx, training, packed.batch_sizes)
-        new = [s.index_select(0, packed.unsorted_indices) for s in new]
-        out = None
-        if self.return_sequences:
-            out, _ = pad_packed_sequence(packed._replace(data=data), batch_first=True, total_length=T)
-        return self._finish_right_padded(out, new, mask, states, empty)
-
-    def _run_sequence(self, x, mask, states):
-        """Right-padded LSTM on the CPU: one autograd node for the whole sequence (sequence_kernel)."""
-        B, T = x.shape[0], x.shape[1]
-        lengths = mask.sum(dim=1)
-        empty = lengths == 0
-        steps = int(lengths.max()) if B else 0
-        if steps == 0:
-            out = x.new_zeros(B, T, self.units) if self.return_sequences else None
-            return self._finish_right_padded(out, list(states), mask, states, empty)
-        xp = self.cell.project(x[:, :steps])
-        hs, cs = lstm_sequence(xp, self.cell.recurrent_kernel, states[0], states[1], lengths)
-        idx, rows = (lengths - 1).clamp(min=0), torch.arange(B, device=x.device)
-        new = [hs[idx, rows], cs[idx, rows]]
-        out = None
-        if self.return_sequences:
-            out = hs.transpose(0, 1)
-            if steps < T:
-                out = F.pad(out, (0, 0, 0, T - steps))
-        return self._finish_right_padded(out, new, mask, states, empty)
-
-    def _finish_right_padded(self, out, new, mask, states, empty):
-        """Keras semantics for a right-padded batch from per-row final states and raw outputs."""
-        has_empty = bool(empty.any())
-        if has_empty:
-            new = [torch.where(empty[:, None], s0, s) for s0, s in zip(states, new)]
-        if self.zero_output_for_mask:
-            last = torch.where(mask[:, -1:], new[0], torch.zeros_like(new[0]))
-        else:
-            last = torch.where(empty[:, None], torch.zeros_like(new[0]), new[0]) if has_empty else new[0]
-        seq = None
-        if out is not None:
-            fill = torch.zeros_like(last) if self.zero_output_for_mask else last
-            seq = torch.where(mask[..., None], out, fill[:, None, :])
-        return seq, last, new
-
-    def _run_loop(self, x, mask, states, rec_mask):
+    def _reference_loop(self, x, mask, states, rec_mask):
+        """The one reference loop: Keras's step-by-step update, any mask, any cell configuration."""
         cell = self.cell
         xp = cell.project(x)
         y = None
@@ -499,20 +383,17 @@ class RNNBase(Layer):
     def cost(self, input_shape, output_shape):
         B, T, n = input_shape[0], input_shape[1], input_shape[-1]
         d, g = self.units, self.cell.gates
-        bias = {1: "d", 3: "6·d" if getattr(self.cell, "reset_after", False) else "3·d", 4: "4·d"}[g]
-        gd = "d" if g == 1 else f"{g}·d"
-        formula = f"{gd}·(n+d)" + (f" + {bias}" if self.cell.use_bias else "")
-        gnum = f"{d}" if g == 1 else f"{g}·{d}"
-        bias_num = bias.replace("d", str(d))
-        numbers = f"{gnum}·({n}+{d})" + (f" + {bias_num}" if self.cell.use_bias else "")
+        ds, ns = sym("d"), sym("n")
+        bias = {1: prod(ds), 3: prod(6 if getattr(self.cell, "reset_after", False) else 3, ds), 4: prod(4, ds)}[g]
+        weights = prod(g, ds, plus(ns, ds))
         steps = B * T
         # what torch's CPU recurrent kernels keep per step (measured with saved_tensors_hooks), plus
         # the contiguous copy of the weights they make
         per_unit = {1: 1, 3: 10, 4: 16}[g]
         saved = ((steps * (per_unit * d + 3 * n) + g * d * (n + d), None),)
         return Cost(
-            params_formula=formula, params_numbers=numbers, macs=steps * g * d * (n + d),
-            macs_formula=join(T, g, d, f"({n}+{d})"), other_flops=steps * d * self._ELEMENTWISE[g],
+            params=plus(weights, bias) if self.cell.use_bias else weights, values={ds: d, ns: n},
+            macs=prod(T, g, ds, plus(ns, ds)), other_flops=T * d * self._ELEMENTWISE[g],
             reads=(f"walks the {T if not is_fixed(T) else str(T)} time steps in order"
                    + (" backwards" if self.go_backwards else "")
                    + f" with {self._GATE_TEXT[g]}, carrying a state of {d}; parameters do not depend on the number of steps"),
@@ -530,22 +411,6 @@ class RNNBase(Layer):
         return f"name={self.name!r}, units={self.units}"
 
 
-def _rnn_kwargs(kwargs) -> dict:
-    keys = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",
-            "name", "trainable", "dtype", "input_shape", "batch_size", "implementation", "use_cudnn", "seed")
-    return {k: kwargs.pop(k) for k in keys if k in kwargs}
-
-
-def _check_args(cls: str, units, kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
-                kernel_constraint, recurrent_constraint, bias_constraint) -> None:
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-        raise ConfigError(f"{cls} units must be a positive integer. Received: units={units!r}")
-    check_unsupported(cls, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                      bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                      kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-                      bias_constraint=bias_constraint)
-
-
 class SimpleRNN(RNNBase):
     """Fully connected recurrence: ``h_t = tanh(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
 
@@ -558,12 +423,15 @@ class SimpleRNN(RNNBase):
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, seed=None, **kwargs):
-        _check_args("SimpleRNN", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
-        rest = _rnn_kwargs(kwargs)
-        cell = SimpleRNNCell(units, activation, None, use_bias, kernel_initializer, recurrent_initializer,
-                             bias_initializer, dropout, recurrent_dropout, name="simple_rnn_cell", **kwargs)
-        super().__init__(cell, return_sequences, return_state, go_backwards, stateful, unroll, **rest)
+        cell = dict(units=units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                    recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                    kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, dropout=dropout,
+                    recurrent_dropout=recurrent_dropout, seed=seed)
+        super().__init__(SimpleRNNCell, cell, "simple_rnn_cell", return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)
 
     def get_config(self):
         cfg = super().get_config()
@@ -596,13 +464,16 @@ class LSTM(RNNBase):
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, **kwargs):
-        _check_args("LSTM", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
-        rest = _rnn_kwargs(kwargs)
-        cell = LSTMCell(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-                        bias_initializer, dropout, recurrent_dropout, unit_forget_bias=unit_forget_bias,
-                        name="lstm_cell", **kwargs)
-        super().__init__(cell, return_sequences, return_state, go_backwards, stateful, unroll, **rest)
+        cell = dict(units=units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                    kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                    bias_initializer=bias_initializer, unit_forget_bias=unit_forget_bias,
+                    kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, dropout=dropout,
+                    recurrent_dropout=recurrent_dropout, seed=seed)
+        super().__init__(LSTMCell, cell, "lstm_cell", return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)
 
 
 class GRU(RNNBase):
@@ -618,9 +489,13 @@ class GRU(RNNBase):
                  activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, reset_after=True, **kwargs):
-        _check_args("GRU", units, kernel_regularizer, recurrent_regularizer, bias_regularizer,
-                    activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint)
-        rest = _rnn_kwargs(kwargs)
-        cell = GRUCell(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
-                       bias_initializer, dropout, recurrent_dropout, reset_after=reset_after, name="gru_cell", **kwargs)
-        super().__init__(cell, return_sequences, return_state, go_backwards, stateful, unroll, **rest)
+        cell = dict(units=units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                    kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                    bias_initializer=bias_initializer, reset_after=reset_after,
+                    kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                    bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint, dropout=dropout,
+                    recurrent_dropout=recurrent_dropout, seed=seed)
+        super().__init__(GRUCell, cell, "gru_cell", return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)

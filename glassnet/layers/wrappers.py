@@ -5,7 +5,10 @@ import torch
 
 from ..dims import fmt_dim
 from ..errors import ConfigError, ShapeError
-from .base import Layer, call_accepts_mask
+from ..formula import prod
+from ..graph import call_flags
+from . import registry
+from .base import Layer
 from .cost import Cost
 from .recurrent import RNNBase
 
@@ -123,24 +126,25 @@ class Bidirectional(Layer):
     def cost(self, input_shape, output_shape):
         f = self.forward_layer.compute_output_shape(input_shape)
         inner = self.forward_layer.cost(input_shape, f)
-        return Cost(params_formula=f"2·({inner.params_formula})", params_numbers=f"2·({inner.params_numbers})",
-                    macs=inner.macs * 2, macs_formula=f"2·{inner.macs_formula}", other_flops=inner.other_flops * 2,
+        return Cost(params=prod(2, inner.params), values=inner.values,
+                    macs=None if inner.macs is None else prod(2, inner.macs),
+                    other_flops=inner.other_flops * 2,
                     reads=f"runs one copy forwards and one backwards over time, merged by {self.merge_mode}: " + inner.reads,
                     rf=("global",) if self.return_sequences else ("recurrent",), needs_fixed=inner.needs_fixed,
                     saved=tuple(inner.saved) * 2, children=[(self.forward_layer.name, inner), (self.backward_layer.name, inner)])
 
     @classmethod
     def from_config(cls, config):
-        from ..io.serialization import deserialize_layer
         config = dict(config)
         for key in ("layer", "backward_layer"):
             if isinstance(config.get(key), dict):
-                config[key] = deserialize_layer(config[key])
+                config[key] = registry.deserialize(config[key])
         return cls(config.pop("layer"), **config)
 
     def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": _serialize_inner(self.forward_layer, self.forward_layer.name[len("forward_"):])}
+                "layer": _serialize_inner(self.forward_layer, self.forward_layer.name[len("forward_"):]),
+                "backward_layer": _serialize_inner(self.backward_layer)}
 
 
 class TimeDistributed(Layer):
@@ -180,7 +184,7 @@ class TimeDistributed(Layer):
                 f"input shape {tuple(inputs.shape)}"))
         x = inputs.reshape(B * T, *inputs.shape[2:])
         kwargs = {"training": training}
-        if mask is not None and call_accepts_mask(self.layer) and mask.ndim > 2:
+        if mask is not None and call_flags(self.layer)[0] and mask.ndim > 2:
             kwargs["mask"] = mask.reshape(B * T, *mask.shape[2:])
         y = self.layer(x, **kwargs)
         return y.reshape(B, T, *y.shape[1:])
@@ -189,27 +193,25 @@ class TimeDistributed(Layer):
         inner_in = (input_shape[0] * input_shape[1], *input_shape[2:])
         inner_out = self.layer.compute_output_shape(inner_in)
         inner = self.layer.cost(inner_in, inner_out)
-        return Cost(params_formula=inner.params_formula, params_numbers=inner.params_numbers, macs=inner.macs,
-                    macs_formula=f"{fmt_dim(input_shape[1])}·({inner.macs_formula})" if inner.macs_formula != "0" else "0",
-                    other_flops=inner.other_flops,
+        return Cost(params=inner.params, values=inner.values,
+                    macs=None if inner.macs is None else prod(input_shape[1], inner.macs),
+                    other_flops=None if inner.other_flops is None else input_shape[1] * inner.other_flops,
                     reads=f"applies {type(self.layer).__name__} '{self.layer.name}' to each of the {fmt_dim(input_shape[1])} time steps: {inner.reads}",
                     rf=inner.rf if inner.rf[0] != "window" else ("window", [(1, 1, 1)] + list(inner.rf[1])),
                     needs_fixed=inner.needs_fixed, saved=inner.saved, children=[(self.layer.name, inner)])
 
     @classmethod
     def from_config(cls, config):
-        from ..io.serialization import deserialize_layer
         config = dict(config)
         layer = config.pop("layer")
-        return cls(deserialize_layer(layer) if isinstance(layer, dict) else layer, **config)
+        return cls(registry.deserialize(layer) if isinstance(layer, dict) else layer, **config)
 
     def get_config(self):
         return {**super().get_config(), "layer": _serialize_inner(self.layer)}
 
 
 def _serialize_inner(layer, name=None) -> dict:
-    from ..io.serialization import serialize_layer
-    spec = serialize_layer(layer)
+    spec = registry.serialize(layer)
     if name is not None:
         spec["config"] = {**spec["config"], "name": name}
     return spec

@@ -1,20 +1,34 @@
-"""Functional ``Model`` and ``Sequential``: layer graphs that are ``torch.nn.Module``s."""
+"""The functional ``Model``: a graph of layers that is a ``torch.nn.Module``, with Keras's API.
+
+A model owns its graph (``graph_nodes()``, ``inputs``, ``outputs``) and runs it with one explicit
+call, ``run(inputs, training) -> (outputs, masks)``. Training, saving and analysis are done by the
+packages below it — ``Model.compile`` hands the model to a ``training.Trainer``, ``save`` to ``io``,
+``summary(costs=True)`` and ``cost`` to ``analysis`` — which see the model only through that interface.
+"""
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import numpy as np
+import torch
 
+from .. import analysis, io
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
+from ..graph import Node, SymbolicTensor, run_nodes, topological_nodes
+from ..layers import registry
 from ..layers.base import Layer, tracing, unique_name
-from ..training.trainer import TrainingMixin
-from .graph import (InputLayer, Input, Node, SymbolicTensor, flatten, map_structure, run_nodes,
-                    topological_nodes)
+from ..layers.input_layer import InputLayer
+from ..structure import flatten, map_structure
+from ..training import Trainer, distributed
+from . import config as graph_config
+from .summary import print_summary
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model"]
 
 
-class Model(TrainingMixin, Layer):
+class Model(Layer):
     """A graph of layers from symbolic ``inputs`` to ``outputs`` (Keras functional API).
 
     Args:
@@ -29,12 +43,19 @@ class Model(TrainingMixin, Layer):
         (None, 10)
     """
 
+    keras_module = "keras.src.models.functional"
+    keras_class_name = "Functional"
+    keras_registered_name = "Functional"
+    config_is_graph = True  # from_config reads layers and inbound nodes, not constructor arguments
+
     def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
         super().__init__(name=name or unique_name("functional"), trainable=trainable, **kwargs)
         if inputs is None or outputs is None:
             raise ConfigError(
                 "Model needs inputs and outputs: Model(inputs, outputs). Received: "
                 f"inputs={inputs!r}, outputs={outputs!r}. For a stack of layers use Sequential([...]).")
+        self._trainer: Trainer | None = None
+        self.stop_training = False
         self._init_graph(inputs, outputs)
 
     # ------------------------------------------------------------------ graph
@@ -50,7 +71,7 @@ class Model(TrainingMixin, Layer):
         self._inputs = flatten(inputs)
         self._outputs = flatten(outputs)
         self._nodes_cache = None
-        nodes = self._nodes_all()
+        nodes = self.graph_nodes()
         known_inputs = {id(t) for t in self._inputs}
         for n in nodes:
             if isinstance(n.layer, InputLayer) and id(n.outputs[0]) not in known_inputs:
@@ -75,14 +96,14 @@ class Model(TrainingMixin, Layer):
         self.built = True
         self._build_shape = self._input_shapes()
 
-    def _nodes_all(self) -> list[Node]:
+    def graph_nodes(self) -> list[Node]:
+        """Every node the outputs depend on, parents before children, the Input nodes included."""
         if self._nodes_cache is None:
             self._nodes_cache = topological_nodes(self._outputs)
         return self._nodes_cache
 
-    @property
-    def _run_nodes(self) -> list[Node]:
-        return [n for n in self._nodes_all() if not isinstance(n.layer, InputLayer)]
+    def _layer_nodes(self) -> list[Node]:
+        return [n for n in self.graph_nodes() if not isinstance(n.layer, InputLayer)]
 
     def _input_shapes(self):
         shapes = [t.symbolic_shape for t in self._inputs]
@@ -92,6 +113,10 @@ class Model(TrainingMixin, Layer):
     def layers(self) -> list[Layer]:
         return list(self._sublayers())
 
+    def saving_children(self) -> dict[str, Layer]:
+        """Keras's file paths: ``layers/<snake_class>[_k]`` in layer order."""
+        return graph_config.layer_paths(self.layers)
+
     @property
     def inputs(self) -> list[SymbolicTensor]:
         return list(self._inputs)
@@ -99,6 +124,14 @@ class Model(TrainingMixin, Layer):
     @property
     def outputs(self) -> list[SymbolicTensor]:
         return list(self._outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.layer.name for t in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.layer.name for t in self._outputs]
 
     @property
     def input_shape(self):
@@ -128,9 +161,9 @@ class Model(TrainingMixin, Layer):
             raise ShapeError(f"Model '{self.name}' expects {len(self._inputs)} inputs. Received: {len(shapes_in)} shapes.")
         shapes: dict[int, Any] = {}
         for t, s in zip(self._inputs, shapes_in):
-            self._check_input_shape(t, tuple(s))
+            self.check_input_shape(t, tuple(s))
             shapes[id(t)] = tuple(s)
-        for node in self._run_nodes:
+        for node in self._layer_nodes():
             ins = map_structure(lambda t: shapes[id(t)], node.args[0])
             out = node.layer.compute_output_shape(ins)
             outs = out if node.multi_output else [out]
@@ -139,7 +172,8 @@ class Model(TrainingMixin, Layer):
         result = [shapes[id(t)] for t in self._outputs]
         return result[0] if len(result) == 1 else result
 
-    def _check_input_shape(self, t: SymbolicTensor, shape: tuple) -> None:
+    def check_input_shape(self, t: SymbolicTensor, shape: tuple) -> None:
+        """Refuse a concrete ``shape`` that does not fit the model input ``t``."""
         expected = t.symbolic_shape
         bad = len(shape) != len(expected) or any(
             is_fixed(e) and is_fixed(r) and e != r for e, r in zip(expected[1:], shape[1:]))
@@ -156,59 +190,153 @@ class Model(TrainingMixin, Layer):
                 f"Model '{self.name}' expects {len(self._inputs)} input(s). Received: {len(shapes)} tensors.")
         for t, s in zip(self._inputs, shapes):
             if s is not None:
-                self._check_input_shape(t, tuple(s))
+                self.check_input_shape(t, tuple(s))
 
     # ------------------------------------------------------------------ masks
     @property
     def mask_rule(self) -> str:
-        return "carry" if any(m is not None for t in self._outputs for m in [t.mask]) else "drop"
+        return "carry" if any(t.mask is not None for t in self._outputs) else "drop"
 
     def compute_mask_shape(self, input_shape, mask_shape):
         masks = [None if t.mask is None else t.mask.symbolic_shape for t in self._outputs]
         return masks if len(masks) > 1 else masks[0]
 
     def compute_mask(self, inputs, mask=None):
-        masks = getattr(self, "_last_masks", None)
-        if masks is None:
-            return None
+        """The output masks for ``inputs`` (this runs the graph; ``run`` gives outputs and masks at once)."""
+        _, masks = self.run(inputs, training=False, mask=mask)
         return masks if len(masks) > 1 else masks[0]
 
     # ------------------------------------------------------------------ running
-    def _flatten_inputs(self, inputs) -> list:
+    def flatten_inputs(self, inputs) -> list:
+        """The model's inputs in order, from a tensor, a list or a dict keyed by input name."""
         if isinstance(inputs, dict):
-            try:
-                return [inputs[t.layer.name] for t in self._inputs]
-            except KeyError as exc:
-                names = [t.layer.name for t in self._inputs]
-                raise ValueError(f"Model '{self.name}' expects inputs named {names}. Received keys: {sorted(inputs)}") from exc
-        flat = flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        return flat
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"Model '{self.name}' expects inputs named {self.input_names}. Received keys: "
+                                 f"{sorted(inputs)}; missing {missing}.")
+            return [inputs[n] for n in self.input_names]
+        return flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
-    def call(self, inputs, mask=None, training=None):
-        flat = self._flatten_inputs(inputs)
+    def run(self, inputs, training: bool = False, mask=None) -> tuple[list, list]:
+        """Run the graph once: ``(outputs, masks)``, each a list in the order of ``model.outputs``."""
+        flat = [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in self.flatten_inputs(inputs)]
+        if not tracing():
+            shape = [tuple(v.shape) for v in flat]
+            shape = shape[0] if len(shape) == 1 and not isinstance(inputs, (list, dict)) else shape
+            if shape != self._last_eager_shape:
+                self._check_eager_input(shape)
+                self._last_eager_shape = shape
         values = {id(t): v for t, v in zip(self._inputs, flat)}
         masks: dict[int, Any] = {}
         if mask is not None:
             for t, m in zip(self._inputs, flatten(mask) if isinstance(mask, (list, tuple)) else [mask]):
                 masks[id(t)] = m
-        run_nodes(self._run_nodes, values, masks, bool(training))
-        self._last_masks = [masks.get(id(t)) for t in self._outputs]
-        return map_structure(lambda t: values[id(t)], self._output_struct)
+        run_nodes(self._layer_nodes(), values, masks, bool(training))
+        return [values[id(t)] for t in self._outputs], [masks.get(id(t)) for t in self._outputs]
+
+    def _structure(self, flat: list):
+        it = iter(flat)
+        return map_structure(lambda _: next(it), self._output_struct)
+
+    def call_with_masks(self, inputs, mask=None, training=False):
+        """As a layer inside another graph: the outputs (in the model's structure) and their masks."""
+        outputs, masks = self.run(inputs, training=training, mask=mask)
+        return self._structure(outputs), (masks if len(masks) > 1 else masks[0])
+
+    def call(self, inputs, mask=None, training=None):
+        outputs, _ = self.run(inputs, training=bool(training), mask=mask)
+        return self._structure(outputs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
-        if not tracing():
-            if isinstance(inputs, dict):
-                shape = [tuple(v.shape) for v in self._flatten_inputs(inputs)]
-                shape = shape[0] if len(shape) == 1 else shape
-            elif isinstance(inputs, (list, tuple)):
-                shape = [tuple(v.shape) for v in flatten(inputs)]
-            else:
-                shape = tuple(inputs.shape)
-            if shape != self._last_eager_shape:
-                self._check_eager_input(shape)
-                self._last_eager_shape = shape
         return self.call(inputs, mask=mask, training=self.training if training is None else training)
 
+    def __call__(self, *args, **kwargs):
+        if args and not isinstance(args[0], (torch.Tensor, SymbolicTensor)) and isinstance(args[0], (list, tuple, dict)):
+            args = (map_structure(lambda v: torch.as_tensor(v) if isinstance(v, np.ndarray) else v, args[0]),
+                    *args[1:])
+        return super().__call__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ training (training.Trainer)
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Choose optimizer, loss(es) and metrics (Keras names, torch objects or callables)."""
+        self._trainer = Trainer(self, optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+                                steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+                                auto_scale_loss=auto_scale_loss)
+        self.stop_training = False
+
+    def _require_trainer(self, what: str) -> Trainer:
+        if self._trainer is None:
+            raise RuntimeError(f"You must call compile() before {what}().")
+        return self._trainer
+
+    @property
+    def compiled(self) -> bool:
+        return self._trainer is not None
+
+    @property
+    def optimizer(self):
+        return None if self._trainer is None else self._trainer.optimizer
+
+    @property
+    def learning_rate(self) -> float:
+        return self._require_trainer("learning_rate").learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._require_trainer("learning_rate").learning_rate = value
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            resume_from=None):
+        """Train for ``epochs`` epochs; returns a ``History`` (Keras's arguments).
+
+        ``resume_from`` continues from a checkpoint written by ``ModelCheckpoint`` or ``save``: weights,
+        optimizer state, epoch and RNG state are restored once the data has been checked.
+        """
+        trainer = self._require_trainer("fit")
+        resume = None if resume_from is None else (lambda: io.restore_training_state(self, resume_from))
+        return trainer.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                           class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
+                           steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                           validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+                           resume=resume)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss (and metrics) on the data, in inference mode. Masked steps do not count."""
+        return self._require_trainer("evaluate").evaluate(x, y, batch_size=batch_size, verbose=verbose,
+                                                          sample_weight=sample_weight, steps=steps,
+                                                          callbacks=callbacks, return_dict=return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` in batches: numpy in → numpy out, torch in → torch out (no compile needed)."""
+        trainer = self._trainer or Trainer.for_inference(self)
+        return trainer.predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics)."""
+        return self._require_trainer("train_on_batch").train_on_batch(x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight, return_dict)
+
+    def predict_on_batch(self, x):
+        trainer = self._trainer or Trainer.for_inference(self)
+        return trainer.predict_on_batch(x)
+
+    def get_compile_config(self) -> dict | None:
+        """What Keras writes as ``compile_config`` (None when the model is not compiled)."""
+        return None if self._trainer is None else self._trainer.get_compile_config()
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile from a Keras ``compile_config``; raises ValueError for what glassnet does not have."""
+        self.compile(**Trainer.compile_arguments(config))
+
+    # ------------------------------------------------------------------ analysis, summary
     def summary(self, line_length: int | None = None, positions=None, print_fn=None,
                 expand_nested: bool = False, show_trainable: bool = False, costs: bool = False) -> None:
         """Print the Keras 3 summary table; variable dimensions show by name (``T``, ``H-2``).
@@ -216,154 +344,52 @@ class Model(TrainingMixin, Layer):
         ``costs=True`` adds each layer's parameter formula and its multiply-adds per sample as a
         formula of the named input dimensions.
         """
-        from .summary import print_summary
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                       expand_nested=expand_nested, show_trainable=show_trainable, costs=costs)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "trainable": self.trainable}
-
     def cost(self, input_shape, output_shape):
-        """A model used as a layer costs what its layers cost (see ``glassnet.analysis``)."""
-        from ..analysis.report import nested_model_cost
-        return nested_model_cost(self)
+        """A model used as a layer costs what its layers cost."""
+        return analysis.nested_model_cost(self)
 
-    # ------------------------------------------------------------------ files
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """Keras's functional config: layers with their inbound nodes, input and output layers."""
+        return graph_config.functional_config(self)
+
+    def get_build_config(self):
+        return None
+
+    @classmethod
+    def from_config(cls, config: dict, spec: dict | None = None) -> "Model":
+        """Rebuild a functional model from its config (classes from ``layers.registry``)."""
+        return graph_config.functional_from_config(cls, config)
+
+    # ------------------------------------------------------------------ files (io)
     def save(self, filepath, overwrite: bool = True, _training_state: bool = False) -> None:
         """Save architecture and weights, atomically: ``.keras`` and ``.h5`` in Keras's formats (Keras 3
-        loads them), anything else in the native format (JSON config + safetensors)."""
-        import os
-        from ..io import save_model
+        loads them), anything else in the native format (JSON config + safetensors). Under data-parallel
+        training only the main process writes."""
+        if not distributed.is_main_process():
+            return
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False.")
-        save_model(self, filepath, _training_state=_training_state)
+        io.save_model(self, filepath, training_state=_training_state)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Save the weights only, atomically: ``.weights.h5`` in Keras's layout, else safetensors."""
-        from ..io import save_weights
-        save_weights(self, filepath)
-
-    def export_onnx(self, filepath, input_shape=None, opset_version=None) -> str:
-        """Export to ONNX with batch and variable dimensions as dynamic axes (needs glassnet[onnx])."""
-        from ..io.onnx_export import export_onnx
-        return export_onnx(self, filepath, input_shape, opset_version)
+        if not distributed.is_main_process():
+            return
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False.")
+        io.save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
         """Load weights from ``.weights.h5``, legacy ``.h5``, safetensors or ``.glassnet`` (shapes must match)."""
-        from ..io import load_weights
-        load_weights(self, filepath)
+        io.load_weights(self, filepath)
+
+    def export_onnx(self, filepath, input_shape=None, opset_version=None) -> str:
+        """Export to ONNX with batch and variable dimensions as dynamic axes (needs glassnet[onnx])."""
+        return io.export_onnx(self, filepath, input_shape, opset_version)
 
 
-class Sequential(Model):
-    """A linear stack of layers.
-
-    Example:
-        >>> model = gn.Sequential([gn.Input((50, 1)), layers.LSTM(10), layers.Dense(1)])
-        >>> model.count_params()
-        491
-    """
-
-    def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
-        Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
-        self._stack: list[Layer] = []
-        self._input_tensor: SymbolicTensor | None = None
-        self._last_output: SymbolicTensor | None = None
-        self._nodes_cache = None
-        self._inputs: list = []
-        self._outputs: list = []
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer) -> None:
-        """Append a layer (or an ``Input``) and extend the graph at once, so shape errors show here."""
-        if isinstance(layer, InputLayer):
-            layer = layer._inbound_nodes[0].outputs[0]
-        if isinstance(layer, SymbolicTensor):
-            if not isinstance(layer.layer, InputLayer) or self._stack or self._input_tensor is not None:
-                raise ConfigError("Sequential accepts an Input only as its first entry.")
-            self._set_input(layer)
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential only holds glassnet layers. Received: {layer!r} of type {type(layer).__name__}")
-        if any(l is layer for l in self._stack):
-            raise ConfigError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
-        if any(l.name == layer.name for l in self._stack):
-            raise ConfigError(f"Sequential '{self.name}' already has a layer named '{layer.name}'; layer names must be unique.")
-        if not self._stack and self._input_tensor is None and layer._input_shape_arg is not None:
-            batch, *shape = layer._input_shape_arg
-            self._set_input(Input(tuple(shape), batch_size=batch))
-        if self._last_output is not None:
-            out = layer(self._last_output)
-            if isinstance(out, list):
-                raise ConfigError(
-                    f"All layers in a Sequential model should have a single output tensor; layer "
-                    f"'{layer.name}' has {len(out)}. Use the functional API for layers with several outputs.")
-            self._last_output = out
-        self._stack.append(layer)
-        self.add_module(layer.name, layer)
-        self._refresh()
-
-    def pop(self) -> Layer:
-        if not self._stack:
-            raise ConfigError(f"Sequential '{self.name}' has no layers to pop.")
-        layer = self._stack.pop()
-        del self._modules[layer.name]
-        self._rechain()
-        return layer
-
-    def _set_input(self, tensor: SymbolicTensor) -> None:
-        self._input_tensor = tensor
-        self._rechain()
-
-    def _rechain(self) -> None:
-        x = self._input_tensor
-        if x is not None:
-            for layer in self._stack:
-                x = layer(x)
-        self._last_output = x
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self._nodes_cache = None
-        if self._input_tensor is not None and self._last_output is not None:
-            self._inputs, self._outputs = [self._input_tensor], [self._last_output]
-            self._input_struct, self._output_struct = self._input_tensor, self._last_output
-            self.built = True
-            self._build_shape = self._input_tensor.symbolic_shape
-        else:
-            self.built = False
-
-    def build(self, input_shape) -> None:
-        if self._input_tensor is None:
-            batch, *rest = input_shape
-            self._set_input(Input(tuple(rest), batch_size=batch if is_fixed(batch) and batch != -1 else None))
-
-    def _check_eager_input(self, shape) -> None:
-        if not self.built:
-            if not isinstance(shape, tuple):
-                raise ShapeError(f"Sequential '{self.name}' takes a single input tensor. Received shapes: {shape}")
-            self._set_input(Input(tuple(shape[1:])))
-        super()._check_eager_input(shape)
-
-    @property
-    def layers(self) -> list[Layer]:
-        return list(self._stack)
-
-    @property
-    def input_shape(self):
-        if self._input_tensor is None:
-            raise AttributeError(f"Sequential '{self.name}' has no input yet; add an Input or call it on data.")
-        return self._input_tensor.shape
-
-    @property
-    def output_shape(self):
-        if self._last_output is None:
-            raise AttributeError(f"Sequential '{self.name}' is not built yet; add an Input or call it on data.")
-        return self._last_output.shape
-
-    def count_params(self) -> int:
-        if not self.built:
-            raise ValueError(
-                f"You tried to call count_params on layer '{self.name}', but the layer isn't built. "
-                "Add an Input first, or call the model on data.")
-        return super().count_params()
+registry.register(Model, name="Functional", aliases=("Model",))

@@ -4,17 +4,11 @@ from __future__ import annotations
 import shutil
 import textwrap
 
+from ..analysis import CONVENTION, analyze
 from ..dims import fmt_shape
+from ..formatting import fmt_bytes
 
-__all__ = ["print_summary", "format_size", "summary_string"]
-
-
-def format_size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n_bytes < 1024 or unit == "TB":
-            return f"{n_bytes:.2f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.2f} PB"
+__all__ = ["print_summary", "summary_string"]
 
 
 def _unique_weights(weights):
@@ -32,10 +26,9 @@ def _count(weights) -> tuple[int, int]:
 
 
 def _is_sequential_like(model) -> bool:
-    from .model import Sequential
-    if isinstance(model, Sequential):
+    if getattr(model, "keras_class_name", None) == "Sequential":
         return True
-    nodes = model._nodes_all()
+    nodes = model.graph_nodes()
     layers = [n.layer for n in nodes]
     if len({id(l) for l in layers}) != len(layers):
         return False
@@ -52,7 +45,7 @@ def _is_sequential_like(model) -> bool:
 
 
 def _layer_shape(layer, model) -> str:
-    nodes = [n for n in layer._inbound_nodes if n in set(model._nodes_all())] if hasattr(model, "_nodes_all") else []
+    nodes = [n for n in layer._inbound_nodes if n in set(model.graph_nodes())] if hasattr(model, "graph_nodes") else []
     if not nodes:
         if not layer.built:
             return "?"
@@ -66,7 +59,7 @@ def _layer_shape(layer, model) -> str:
 
 
 def _connected(layer, model) -> str:
-    model_nodes = set(model._nodes_all())
+    model_nodes = set(model.graph_nodes())
     parts = []
     for node in layer._inbound_nodes:
         if node not in model_nodes:
@@ -90,7 +83,6 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
     cost_rows = {}
     if costs:
-        from ..analysis import analyze
         report = analyze(model)
         cost_rows = {r.name: r for r in report.rows}
         default += 60
@@ -147,7 +139,7 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
             r = cost_rows.get(layer.name)
             values += [r.params_formula if r else "", r.macs_formula if r else ""]
         body.append(values)
-        if expand_nested and hasattr(layer, "_nodes_all"):
+        if expand_nested and hasattr(layer, "graph_nodes"):
             for sub in layer.layers:
                 add_layer(sub, level + 1, layer)
 
@@ -160,11 +152,10 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     lines.append("└" + "┴".join("─" * s for s in segs) + "┘")
     total, total_b = _count(model.weights)
     train, train_b = _count(model.trainable_weights)
-    lines.append(f" Total params: {total:,} ({format_size(total_b)})")
-    lines.append(f" Trainable params: {train:,} ({format_size(train_b)})")
-    lines.append(f" Non-trainable params: {total - train:,} ({format_size(total_b - train_b)})")
+    lines.append(f" Total params: {total:,} ({fmt_bytes(total_b)})")
+    lines.append(f" Trainable params: {train:,} ({fmt_bytes(train_b)})")
+    lines.append(f" Non-trainable params: {total - train:,} ({fmt_bytes(total_b - train_b)})")
     if costs:
-        from ..analysis.report import CONVENTION
         lines.append(f" MACs per sample are formulas of the named input dimensions; {CONVENTION}.")
     return "\n".join(lines)
 

@@ -29,7 +29,7 @@ def run_tour(quick: bool = False, chapters=None, out: str = "tour-report", echo=
     A chapter whose claim fails (``TourCheckFailed``) or that raises is recorded as failed and the others
     still run; the returned dict's ``failed`` lists them.
     """
-    from .. import __version__
+    from ..version import __version__
     numbers = sorted(CHAPTERS) if not chapters else list(chapters)
     unknown = [n for n in numbers if n not in CHAPTERS]
     if unknown:

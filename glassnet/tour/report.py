@@ -12,7 +12,7 @@ import time
 
 from ..analysis.table import render_table
 from ..errors import GlassnetError
-from ..io.native import atomic_write
+from ..io.glassnet_format import atomic_write
 
 __all__ = ["Chapter", "TourCheckFailed", "write_report", "timed_median"]
 

@@ -6,10 +6,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-__all__ = ["to_tensor", "ArrayData", "IterableData", "make_data", "structure_len", "slice_structure"]
+from ..structure import first_length, map_structure
 
-_TORCH_FLOAT = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
+__all__ = ["to_tensor", "ArrayData", "IterableData", "make_data", "slice_structure"]
 
 
 def to_tensor(a, float_dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -26,29 +27,8 @@ def to_tensor(a, float_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return t
 
 
-def map_struct(fn, x):
-    if isinstance(x, dict):
-        return {k: map_struct(fn, v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [map_struct(fn, v) for v in x]
-    return None if x is None else fn(x)
-
-
-def flat(x) -> list:
-    if isinstance(x, dict):
-        return [v for val in x.values() for v in flat(val)]
-    if isinstance(x, (list, tuple)):
-        return [v for val in x for v in flat(val)]
-    return [] if x is None else [x]
-
-
-def structure_len(x) -> int | None:
-    items = flat(x)
-    return len(items[0]) if items else None
-
-
 def slice_structure(x, idx):
-    return map_struct(lambda t: t[idx], x)
+    return map_structure(lambda t: t[idx], x, skip_none=True)
 
 
 class ArrayData:
@@ -56,7 +36,7 @@ class ArrayData:
 
     def __init__(self, x, y=None, sample_weight=None, batch_size: int = 32, shuffle: bool = False):
         self.x, self.y, self.sw = x, y, sample_weight
-        self.n = structure_len(x)
+        self.n = first_length(x)
         self.batch_size, self.shuffle = batch_size, shuffle
         self.sampler = None  # a DistributedSampler-like object when data-parallel
 
@@ -89,7 +69,6 @@ class IterableData:
     """
 
     def __init__(self, source, float_dtype=torch.float32, batch_size: int | None = None, shuffle: bool = False):
-        from torch.utils.data import DataLoader, Dataset, IterableDataset
         if isinstance(source, Dataset) and not isinstance(source, IterableDataset):
             source = DataLoader(source, batch_size=batch_size or 32, shuffle=shuffle)
         self.source = source
@@ -110,8 +89,8 @@ class IterableData:
                 raise TypeError("Batches must be (x, y) or (x, y, sample_weight) tuples, not dicts.")
             if not isinstance(item, (list, tuple)):
                 item = (item,)
-            x = map_struct(lambda a: to_tensor(a, self.float_dtype), item[0])
-            y = map_struct(lambda a: to_tensor(a, self.float_dtype), item[1]) if len(item) > 1 else None
+            x = map_structure(lambda a: to_tensor(a, self.float_dtype), item[0], skip_none=True)
+            y = map_structure(lambda a: to_tensor(a, self.float_dtype), item[1], skip_none=True) if len(item) > 1 else None
             sw = to_tensor(item[2], self.float_dtype) if len(item) > 2 else None
             yield x, y, sw
 
@@ -132,7 +111,7 @@ def make_data(x, y, sample_weight, batch_size, shuffle, float_dtype):
         if y is not None:
             raise ValueError("When x is a dataset, DataLoader or iterable of batches, pass y inside it, not as y=.")
         return IterableData(x, float_dtype, batch_size, shuffle)
-    xt = map_struct(lambda a: to_tensor(a, float_dtype), x)
-    yt = map_struct(lambda a: to_tensor(a, float_dtype), y)
+    xt = map_structure(lambda a: to_tensor(a, float_dtype), x, skip_none=True)
+    yt = map_structure(lambda a: to_tensor(a, float_dtype), y, skip_none=True)
     swt = None if sample_weight is None else to_tensor(sample_weight, float_dtype)
     return ArrayData(xt, yt, swt, batch_size, shuffle)

@@ -13,6 +13,10 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+
+from .data import ArrayData
 
 __all__ = ["maybe_distribute", "distribute_eval", "is_distributed", "is_main_process", "all_reduce_sum",
            "rank", "world_size"]
@@ -48,7 +52,7 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def is_distributed(model=None) -> bool:
+def is_distributed() -> bool:
     """True in a process group of more than one process (metrics are then summed across ranks)."""
     return _initialised() and world_size() > 1
 
@@ -77,25 +81,22 @@ class _Shard:
         return len(self.indices)
 
 
-def maybe_distribute(model, data, val=None) -> None:
-    """Wrap the model in DDP and shard the data when running data-parallel; otherwise do nothing."""
-    from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data import DistributedSampler
-    from .data import ArrayData
+def maybe_distribute(runner, data, val=None, existing=None):
+    """The DDP wrapper of ``runner`` (a module whose forward runs the model) and sharded data when running
+    data-parallel; None otherwise. An existing wrapper of the same model is reused."""
     if not _init_from_env() or world_size() == 1:
-        model._ddp = None
-        return
-    if getattr(model, "_ddp", None) is None:
+        return None
+    ddp = existing
+    if ddp is None:
         device_ids = [torch.cuda.current_device()] if dist.get_backend() == "nccl" else None
-        # kept outside the module tree: registering the wrapper inside the model would make a cycle
-        object.__setattr__(model, "_ddp", DistributedDataParallel(model, device_ids=device_ids))
+        ddp = DistributedDataParallel(runner, device_ids=device_ids)
     if isinstance(data, ArrayData):
         data.sampler = DistributedSampler(range(data.n), num_replicas=world_size(), rank=rank(),
                                           shuffle=data.shuffle, drop_last=True)
-    distribute_eval(model, val)
+    distribute_eval(val)
+    return ddp
 
 
-def distribute_eval(model, data) -> None:
-    from .data import ArrayData
+def distribute_eval(data) -> None:
     if _init_from_env() and world_size() > 1 and isinstance(data, ArrayData):
         data.sampler = _Shard(data.n, rank(), world_size())

@@ -163,3 +163,34 @@ def reduce_loss(values: torch.Tensor, sample_weight=None, mask=None) -> torch.Te
     if weight is not None:
         values = values * weight
     return values.sum() / total
+
+
+_KERAS_CLASS_NAMES = {"meansquarederror": "mse", "meanabsoluteerror": "mae", "huber": "huber",
+                      "binarycrossentropy": "binary_crossentropy", "categoricalcrossentropy": "categorical_crossentropy",
+                      "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy"}
+
+
+def from_config(config):
+    """A loss from Keras's compile config: a name, ``{"class_name", "config"}``, or a list of them.
+
+    Raises ValueError for a loss glassnet does not have.
+    """
+    if isinstance(config, list):
+        return [None if c is None else from_config(c) for c in config]
+    if isinstance(config, dict) and not {"class_name", "config"} & set(config):
+        return {k: from_config(v) for k, v in config.items()}
+    if isinstance(config, dict):
+        cfg = config.get("config") or {}
+        key = str(config.get("class_name", "")).lower().replace("_", "")
+        name = _KERAS_CLASS_NAMES.get(key) or (cfg.get("name") if isinstance(cfg, dict) else None)
+        if name not in LOSSES:
+            raise ValueError(f"glassnet has no loss {config.get('class_name')!r}")
+        options = {k: v for k, v in cfg.items() if k in ("from_logits", "delta")} if isinstance(cfg, dict) else {}
+        return (name, options) if options else name
+    if isinstance(config, str):
+        key = config.lower()
+        key = _KERAS_CLASS_NAMES.get(key.replace("_", ""), key)
+        if key not in LOSSES:
+            raise ValueError(f"glassnet has no loss {config!r}")
+        return key
+    raise ValueError(f"a loss config must be a name or a dict, not {type(config).__name__}")

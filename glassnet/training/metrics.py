@@ -145,3 +145,17 @@ def check_name(identifier) -> None:
         raise ValueError(f"Unknown metric {identifier!r}. Known metrics: {', '.join(KNOWN)}.")
     if not isinstance(identifier, (str, Metric)) and not callable(identifier):
         raise TypeError(f"A metric must be a name or a callable. Received: {identifier!r}")
+
+
+def from_config(config) -> list:
+    """Metric names from Keras's compile config (names, or ``{"class_name", "config": {"name"}}`` dicts)."""
+    out = []
+    for m in config if isinstance(config, list) else [config]:
+        if isinstance(m, list):
+            out.append(from_config(m))
+            continue
+        name = m if isinstance(m, str) else ((m.get("config") or {}).get("name") if isinstance(m, dict) else None)
+        if not isinstance(name, str) or name.lower() not in KNOWN:
+            raise ValueError(f"glassnet has no metric {str(m)[:80]!r}")
+        out.append(name)
+    return out

@@ -132,3 +132,36 @@ def get(identifier, params) -> torch.optim.Optimizer:
             raise TypeError(f"The optimizer factory must return a torch.optim.Optimizer. Received: {opt!r}")
         return opt
     raise TypeError(f"An optimizer must be a name, a torch.optim.Optimizer or a factory. Received: {identifier!r}")
+
+
+_TORCH_NAMES = {"Adam": "adam", "AdamW": "adamw", "SGD": "sgd", "KerasRMSprop": "rmsprop", "RMSprop": "rmsprop",
+                "Adagrad": "adagrad"}
+
+
+def to_config(optimizer) -> dict:
+    """Keras's ``{"class_name", "config"}`` for a compiled optimizer (its name and learning rate)."""
+    name = _TORCH_NAMES.get(type(optimizer).__name__, type(optimizer).__name__.lower())
+    return {"class_name": name, "config": {"learning_rate": float(optimizer.param_groups[0]["lr"])}}
+
+
+def from_config(config):
+    """An optimizer spec from Keras's compile config (a name, or ``{"class_name", "config"}``).
+
+    Raises ValueError for an optimizer glassnet does not have, so the caller can say so.
+    """
+    if config is None or isinstance(config, str):
+        name = (config or "rmsprop").lower()
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {config!r}")
+        return name
+    if not isinstance(config, dict):
+        raise ValueError(f"an optimizer config must be a name or a dict, not {type(config).__name__}")
+    name = str(config.get("class_name", "")).lower()
+    if name not in OPTIMIZERS:
+        raise ValueError(f"glassnet has no optimizer {config.get('class_name')!r}")
+    lr = (config.get("config") or {}).get("learning_rate")
+    if lr is None:
+        return name
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise ValueError(f"the learning rate of {name} is a schedule ({str(lr)[:80]}), which glassnet does not read yet")
+    return _Spec(name, learning_rate=float(lr))

@@ -18,10 +18,15 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .. import __version__
 from ..errors import FileFormatError
+from ..layers import registry
+from ..version import __version__
+from .building import build_model
+from .paths import weight_paths
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_write", "restore_training_state"]
+
+
 
 MAX_MEMBER_BYTES = 4 << 30  # refuse archive members that claim more than 4 GiB uncompressed
 MAX_JSON_BYTES = 64 << 20
@@ -78,14 +83,13 @@ def atomic_write(path: str):
 
 
 def _weights_dict(model) -> dict[str, torch.Tensor]:
-    from .paths import weight_paths
     return {k: v.detach().cpu().contiguous() for k, v in weight_paths(model).items()}
 
 
 def _training_tensors(model) -> tuple[dict[str, torch.Tensor], dict]:
     tensors: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
     meta: dict = {"epoch": int(getattr(model, "_epoch", 0))}
-    opt = getattr(model, "optimizer", None)
+    opt = model.optimizer
     if opt is not None:
         sd = opt.state_dict()
         scalars: dict = {}
@@ -99,20 +103,16 @@ def _training_tensors(model) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def save_model(model, path, _training_state: bool = False) -> None:
+def save_model(model, path, training_state: bool = False) -> None:
     """Write ``model`` to ``path`` (``.glassnet``) atomically; with training state for checkpoints."""
-    from ..training.distributed import is_main_process
-    if not is_main_process():
-        return
-    from .serialization import serialize_model
-    config = serialize_model(model)
+    config = registry.serialize(model)
     metadata = {"glassnet_version": __version__, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with atomic_write(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr("metadata.json", json.dumps(metadata))
             z.writestr("config.json", json.dumps(config))
             z.writestr("model.safetensors", st_save(_weights_dict(model)))
-            if _training_state:
+            if training_state:
                 tensors, meta = _training_tensors(model)
                 z.writestr("training.safetensors", st_save(tensors))
                 z.writestr("training.json", json.dumps(meta))
@@ -164,7 +164,6 @@ def _tensors(z, name, path) -> dict[str, torch.Tensor]:
 
 def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
     """Check every weight first (names, shapes), then copy: a mismatch never half-loads the model."""
-    from .paths import weight_paths
     expected = weight_paths(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
@@ -179,24 +178,20 @@ def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
             expected[k].copy_(v)
 
 
-def load_model(path, custom_objects: dict | None = None, compile: bool = True):
+def load_model(path, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True):
     """Read a model saved by ``model.save``: architecture and weights (no code is executed)."""
     path = os.fspath(path)
-    from .serialization import deserialize_model
     with _open_zip(path) as z:
         config = _json(z, "config.json", path)
         if not isinstance(config, dict):
             raise FileFormatError(f"{path}: config.json is not a model config.")
-        model = deserialize_model(config, custom_objects, source=path)
+        model = build_model(config, path, os.path.getsize(path), custom_objects, safe_mode)
         _assign(model, _tensors(z, "model.safetensors", path), path)
     return model
 
 
 def save_weights(model, path) -> None:
     """Weights only, as one safetensors file (atomic)."""
-    from ..training.distributed import is_main_process
-    if not is_main_process():
-        return
     with atomic_write(path) as f:
         f.write(st_save(_weights_dict(model)))
 
@@ -224,7 +219,7 @@ def restore_training_state(model, path) -> int:
         tensors = _tensors(z, "training.safetensors", path)
         meta = _json(z, "training.json", path)
     opt_meta = meta.get("optimizer")
-    if opt_meta is not None and getattr(model, "optimizer", None) is not None:
+    if opt_meta is not None and model.optimizer is not None:
         state: dict = {}
         for key, value in tensors.items():
             if key.startswith("optimizer/"):

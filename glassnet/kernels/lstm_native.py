@@ -1,12 +1,19 @@
 """The compiled LSTM recurrence (``lstm_kernel.c``): built once with the system C compiler, loaded by ctypes.
 
+Why ctypes and not ``torch.utils.cpp_extension``: the C file needs no torch headers, so the system
+compiler builds it in about a second, where a torch extension needs ninja and a C++ build against
+torch's headers (tens of seconds on a 2-core machine, on first use); a call costs a few microseconds
+either way, against the milliseconds of the recurrence itself. What the extension would add — tensor
+checks — is done here instead: ``call`` checks every tensor's dtype, device, contiguity and shape, and
+the C entry points check each buffer's size again before touching memory (they return -1 otherwise).
+
 The masked LSTM path on the CPU spends most of its time dispatching a dozen small torch operations
 per time step. The C file does a whole sequence in one call. It is compiled the first time it is
 needed into a cache folder (``$GLASSNET_CACHE``, else ``$XDG_CACHE_HOME/glassnet`` or
 ``~/.cache/glassnet``), keyed by the source, the compiler and the CPU, and written atomically.
 
 When no C compiler is found, the compile fails, or ``GLASSNET_NATIVE=0`` is set, ``library()``
-returns None and the LSTM uses the torch kernel in ``sequence_kernel.py`` (same numbers to float32
+returns None and the LSTM uses the torch kernel in ``lstm_sequence.py`` (same numbers to float32
 round-off). ``status()`` says which and why.
 """
 from __future__ import annotations
@@ -20,7 +27,9 @@ import subprocess
 import tempfile
 import threading
 
-__all__ = ["library", "status"]
+import torch
+
+__all__ = ["library", "status", "forward", "backward"]
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.c")
 # -fassociative-math lets reductions vectorise; no -ffast-math, so NaN and infinities behave as in torch
@@ -89,10 +98,13 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
     except OSError as exc:
         return None, f"could not load {target} ({exc}); using the torch kernel"
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.glassnet_lstm_forward.argtypes = [i64, i64, i64] + [p] * 9
-    lib.glassnet_lstm_forward.restype = None
-    lib.glassnet_lstm_backward.argtypes = [i64, i64, i64] + [p] * 11
-    lib.glassnet_lstm_backward.restype = None
+    try:
+        lib.glassnet_lstm_forward.argtypes = [i64, i64, i64] + [p] * 10
+        lib.glassnet_lstm_forward.restype = ctypes.c_int
+        lib.glassnet_lstm_backward.argtypes = [i64, i64, i64] + [p] * 12
+        lib.glassnet_lstm_backward.restype = ctypes.c_int
+    except AttributeError as exc:
+        return None, f"{target} lacks the kernel's entry points ({exc}); using the torch kernel"
     return lib, f"compiled ({target})"
 
 
@@ -108,3 +120,46 @@ def library():
 def status() -> str:
     library()
     return _state["status"]
+
+
+def _ptr(t):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _checked(name: str, t, shape: tuple, dtype):
+    """``t`` as the C code will read it: on the CPU, of ``dtype``, contiguous, of exactly ``shape``."""
+    if t is None:
+        return None
+    if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous() or tuple(t.shape) != tuple(shape):
+        raise RuntimeError(f"lstm_kernel: {name} must be a contiguous {dtype} CPU tensor of shape {tuple(shape)}; "
+                           f"got {t.dtype} on {t.device}, shape {tuple(t.shape)}, contiguous={t.is_contiguous()}")
+    return t
+
+
+def _sizes(*tensors):
+    return torch.tensor([0 if t is None else t.numel() for t in tensors], dtype=torch.int64)
+
+
+def forward(B, T, d, xp, R, h0, c0, lengths, gates, cs, hs, tcs) -> None:
+    """One forward pass of the compiled recurrence (see lstm_kernel.c), every buffer checked first."""
+    f32, G = torch.float32, 4 * d
+    args = [_checked("xp", xp, (B, T, G), f32), _checked("R", R, (d, G), f32), _checked("h0", h0, (B, d), f32),
+            _checked("c0", c0, (B, d), f32), _checked("lengths", lengths, (B,), torch.int64),
+            _checked("gates", gates, (B, T, G), f32), _checked("cs", cs, (B, T, d), f32),
+            _checked("hs", hs, (B, T, d), f32), _checked("tcs", tcs, (B, T, d), f32)]
+    sizes = _sizes(*args)
+    if library().glassnet_lstm_forward(B, T, d, *(_ptr(a) for a in args), _ptr(sizes)) != 0:
+        raise RuntimeError("lstm_kernel: the forward entry point refused its buffer sizes")
+
+
+def backward(B, T, d, RT, c0, lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0) -> None:
+    f32, G = torch.float32, 4 * d
+    args = [_checked("RT", RT, (G, d), f32), _checked("c0", c0, (B, d), f32),
+            _checked("lengths", lengths, (B,), torch.int64), _checked("gates", gates, (B, T, G), f32),
+            _checked("cs", cs, (B, T, d), f32), _checked("tcs", tcs, (B, T, d), f32),
+            _checked("dhs", dhs, (B, T, d), f32), _checked("dcs", dcs, (B, T, d), f32),
+            _checked("dxp", dxp, (B, T, G), f32), _checked("dh0", dh0, (B, d), f32),
+            _checked("dc0", dc0, (B, d), f32)]
+    sizes = _sizes(*args)
+    if library().glassnet_lstm_backward(B, T, d, *(_ptr(a) for a in args), _ptr(sizes)) != 0:
+        raise RuntimeError("lstm_kernel: the backward entry point refused its buffer sizes")

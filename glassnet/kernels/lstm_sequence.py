@@ -14,18 +14,16 @@ past its end, but nothing reads those values: the caller takes each row's state 
 step and masks the sequence output, so their gradients are zero and never reach real steps.
 
 In float32, the same node can run its recurrence in compiled C instead (``lstm_kernel.c`` through
-``native.py``): one call per pass instead of a dozen torch operations per step, and each row stops
+``lstm_native.py``): one call per pass instead of a dozen torch operations per step, and each row stops
 at its length. The torch kernel stays the reference and the fallback; tests hold the two (and
 ``torch.nn.LSTM``) to float32 round-off.
 """
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import native
+from . import lstm_native
 
 __all__ = ["lstm_sequence"]
 
@@ -93,10 +91,6 @@ class _LSTMSequence(torch.autograd.Function):
         return dxp.transpose(0, 1), dR, dh, dc
 
 
-def _ptr(t: torch.Tensor):
-    return ctypes.c_void_p(t.data_ptr())
-
-
 class _LSTMSequenceNative(torch.autograd.Function):
     """The same recurrence, each pass one call into the compiled ``lstm_kernel.c`` (float32, CPU).
 
@@ -106,7 +100,6 @@ class _LSTMSequenceNative(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp, R, h0, c0, lengths):
-        lib = native.library()
         B, steps, G = xp.shape
         d = G // 4
         xp, R, h0, c0 = (t.contiguous() for t in (xp, R, h0, c0))
@@ -114,9 +107,7 @@ class _LSTMSequenceNative(torch.autograd.Function):
         cs, hs, tcs = (xp.new_empty(B, steps, d) for _ in range(3))
         if lengths is not None:
             lengths = lengths.to(torch.int64).contiguous()
-        lens = None if lengths is None else _ptr(lengths)
-        lib.glassnet_lstm_forward(B, steps, d, _ptr(xp), _ptr(R), _ptr(h0), _ptr(c0), lens, _ptr(gates), _ptr(cs),
-                                  _ptr(hs), _ptr(tcs))
+        lstm_native.forward(B, steps, d, xp, R, h0, c0, lengths, gates, cs, hs, tcs)
         ctx.save_for_backward(R, gates, cs, hs, tcs, h0, c0)
         ctx.lengths = lengths
         return hs.transpose(0, 1), cs.transpose(0, 1)
@@ -124,16 +115,13 @@ class _LSTMSequenceNative(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dhs, dcs):
-        lib = native.library()
         R, gates, cs, hs, tcs, h0, c0 = ctx.saved_tensors
         B, steps, d = hs.shape
         dhs, dcs = dhs.transpose(0, 1).contiguous(), dcs.transpose(0, 1).contiguous()
         dxp = gates.new_empty(B, steps, 4 * d)
         dh0, dc0 = hs.new_empty(B, d), hs.new_empty(B, d)
         RT = R.t().contiguous()
-        lens = None if ctx.lengths is None else _ptr(ctx.lengths)
-        lib.glassnet_lstm_backward(B, steps, d, _ptr(RT), _ptr(c0), lens, _ptr(gates), _ptr(cs), _ptr(tcs),
-                                   _ptr(dhs), _ptr(dcs), _ptr(dxp), _ptr(dh0), _ptr(dc0))
+        lstm_native.backward(B, steps, d, RT, c0, ctx.lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0)
         hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
         dR = hprev.reshape(-1, d).t() @ dxp.reshape(-1, 4 * d)
         return dxp, dR, dh0, dc0, None
@@ -150,6 +138,6 @@ def lstm_sequence(xp: torch.Tensor, R: torch.Tensor, h0: torch.Tensor, c0: torch
     gradient); the torch kernel computes them, and the caller never reads them.
     """
     if use_native is not False and xp.dtype == torch.float32 and xp.device.type == "cpu" \
-            and all(t.dtype == torch.float32 for t in (R, h0, c0)) and native.library() is not None:
+            and all(t.dtype == torch.float32 for t in (R, h0, c0)) and lstm_native.library() is not None:
         return _LSTMSequenceNative.apply(xp, R, h0, c0, lengths)
     return _LSTMSequence.apply(xp, R, h0, c0)

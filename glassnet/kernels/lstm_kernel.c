@@ -1,7 +1,7 @@
 /* The LSTM recurrence over a whole batch of sequences, forward and backward, in float32.
  *
  * glassnet compiles this file with the system C compiler the first time a masked LSTM runs on the
- * CPU (see native.py) and calls it through ctypes: one call per forward and one per backward pass,
+ * CPU (see lstm_native.py) and calls it through ctypes: one call per forward and one per backward pass,
  * instead of a dozen small torch operations per time step. It holds only the recurrence; the input
  * projection, the weight gradient of the recurrent kernel and all bookkeeping stay in torch.
  *
@@ -156,13 +156,27 @@ static inline int64_t row_length(const int64_t *lengths, int64_t b, int64_t T) {
     return L < 0 ? 0 : (L > T ? T : L);
 }
 
+/* Every entry point is given the element count of each buffer it was handed (sizes[], in argument
+ * order; 0 for a NULL lengths) and refuses, touching nothing, unless each is exactly what B, T and d
+ * imply: a wrong shape from the caller is an error code, never a read or write out of bounds. */
+static int sizes_ok(int64_t B, int64_t T, int64_t d, int n, const int64_t *want, const int64_t *sizes) {
+    if (B < 0 || T < 0 || d <= 0 || !sizes) return 0;
+    for (int i = 0; i < n; i++)
+        if (sizes[i] != want[i]) return 0;
+    return 1;
+}
+
 /* lengths (B): row b runs steps 0 .. lengths[b]-1; its later steps are written as zeros (NULL: all T).
  * Rows are independent, so each runs its whole sequence before the next: its state stays in cache and
- * its slice of every buffer is read and written in order. */
-void glassnet_lstm_forward(int64_t B, int64_t T, int64_t d, const float *xp, const float *R,
-                           const float *h0, const float *c0, const int64_t *lengths, float *gates, float *cs,
-                           float *hs, float *tcs) {
+ * its slice of every buffer is read and written in order. Returns 0, or -1 (nothing done) for bad sizes.
+ * sizes: xp, R, h0, c0, lengths, gates, cs, hs, tcs. */
+int glassnet_lstm_forward(int64_t B, int64_t T, int64_t d, const float *xp, const float *R,
+                          const float *h0, const float *c0, const int64_t *lengths, float *gates, float *cs,
+                          float *hs, float *tcs, const int64_t *sizes) {
     const int64_t G = 4 * d;
+    const int64_t want[9] = {B * T * G, d * G, B * d, B * d, lengths ? B : 0, B * T * G, B * T * d, B * T * d,
+                             B * T * d};
+    if (!sizes_ok(B, T, d, 9, want, sizes)) return -1;
     FLUSH_SUBNORMALS
     for (int64_t b = 0; b < B; b++) {
         const int64_t L = row_length(lengths, b, T);
@@ -182,16 +196,22 @@ void glassnet_lstm_forward(int64_t B, int64_t T, int64_t d, const float *xp, con
         memset(hs + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
     }
     RESTORE_SUBNORMALS
+    return 0;
 }
 
 /* dhs, dcs (B, T, d): gradients arriving at every step's h and c; those at a row's steps past its
  * length must be zero (the caller masks them), and are not read.
  * dxp (B, T, 4d): out, d(pre-activation gates) = d(input projection);
- * dh0, dc0 (B, d): out, the gradients of the initial states. */
-void glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, const float *c0,
-                            const int64_t *lengths, const float *gates, const float *cs, const float *tcs,
-                            const float *dhs, const float *dcs, float *dxp, float *dh0, float *dc0) {
+ * dh0, dc0 (B, d): out, the gradients of the initial states. Returns 0, or -1 for bad sizes.
+ * sizes: RT, c0, lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0. */
+int glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, const float *c0,
+                           const int64_t *lengths, const float *gates, const float *cs, const float *tcs,
+                           const float *dhs, const float *dcs, float *dxp, float *dh0, float *dc0,
+                           const int64_t *sizes) {
     const int64_t G = 4 * d;
+    const int64_t want[11] = {G * d, B * d, lengths ? B : 0, B * T * G, B * T * d, B * T * d, B * T * d, B * T * d,
+                              B * T * G, B * d, B * d};
+    if (!sizes_ok(B, T, d, 11, want, sizes)) return -1;
     FLUSH_SUBNORMALS
     for (int64_t b = 0; b < B; b++) {
         const int64_t L = row_length(lengths, b, T);
@@ -210,4 +230,5 @@ void glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, co
         }
     }
     RESTORE_SUBNORMALS
+    return 0;
 }

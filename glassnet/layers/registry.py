@@ -1,0 +1,138 @@
+"""Every layer class under its Keras class name and Keras's aliases (``MaxPool2D``, ``Convolution2D`` …).
+
+Classes register themselves (``Layer.__init_subclass__`` for glassnet's own public classes; models
+register ``Sequential`` and ``Functional``), and files resolve class names only here. ``serialize``
+and ``deserialize`` turn a layer into Keras's ``{"module", "class_name", "config", "build_config"}``
+entry and back; loading never runs code from a config (a Lambda's bytecode needs ``safe_mode=False``).
+"""
+from __future__ import annotations
+
+import contextvars
+import warnings
+from contextlib import contextmanager
+from typing import Any
+
+from ..dims import keras_shape
+from ..errors import ConfigError, GlassnetWarning
+
+__all__ = ["register", "get", "known", "serialize", "deserialize", "loading_context", "LoadingContext"]
+
+_CLASSES: dict[str, type] = {}
+
+
+def register(cls: type, name: str | None = None, aliases: tuple[str, ...] = ()) -> type:
+    """Make ``cls`` resolvable by ``name`` (default: its class name) and by each alias."""
+    for key in (name or cls.__name__, *aliases):
+        other = _CLASSES.get(key)
+        if other is not None and other is not cls and other.__qualname__ != cls.__qualname__:
+            raise ConfigError(f"Two layer classes claim the Keras name {key!r}: {other.__module__}.{other.__qualname__} "
+                              f"and {cls.__module__}.{cls.__qualname__}.")
+        _CLASSES[key] = cls
+    return cls
+
+
+def get(name: str) -> type | None:
+    return _CLASSES.get(name)
+
+
+def known() -> list[str]:
+    """Every registered Keras name, aliases included, sorted."""
+    return sorted(_CLASSES)
+
+
+class LoadingContext:
+    """What ``from_config`` may consult while a file is read: the caller's ``custom_objects`` and
+    whether code stored in the file may run (``safe_mode``)."""
+
+    def __init__(self, custom_objects: dict | None = None, safe_mode: bool = True):
+        self.custom_objects = dict(custom_objects or {})
+        self.safe_mode = bool(safe_mode)
+
+
+_CONTEXT: contextvars.ContextVar = contextvars.ContextVar("glassnet_loading", default=LoadingContext())
+
+
+def current() -> LoadingContext:
+    return _CONTEXT.get()
+
+
+@contextmanager
+def loading_context(custom_objects: dict | None = None, safe_mode: bool = True):
+    token = _CONTEXT.set(LoadingContext(custom_objects, safe_mode))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def serialize(layer) -> dict[str, Any]:
+    """A layer as Keras writes it in a config (``build_config`` once the layer is built)."""
+    out = {"module": getattr(layer, "keras_module", "keras.layers"), "class_name": getattr(layer, "keras_class_name", None)
+           or type(layer).__name__, "config": layer.get_config(), "registered_name": getattr(layer, "keras_registered_name", None)}
+    build = layer.get_build_config() if hasattr(layer, "get_build_config") else None
+    if build is not None:
+        out["build_config"] = build
+    return out
+
+
+# Keras config keys that change nothing glassnet computes
+_IGNORED = {"quantization_config", "seed", "optional", "ragged", "sparse", "lora_rank", "lora_alpha", "input_length",
+            "implementation", "use_cudnn", "activity_regularizer", "registered_name", "shared_object_id"}
+
+
+def clean_config(cls_name: str, config: dict) -> dict:
+    """A Keras layer config → glassnet constructor arguments (Keras 2-era keys tolerated where clear)."""
+    cfg = {}
+    for key, value in config.items():
+        if key in _IGNORED:
+            continue
+        if key.endswith(("_regularizer", "_constraint")):
+            if value is not None:
+                warnings.warn(f"Layer '{config.get('name')}' has a {key}; glassnet ignores it "
+                              "(it only adds a training penalty or projection).", GlassnetWarning, stacklevel=4)
+            continue
+        if key == "time_major":
+            if value:
+                raise ConfigError(f"Layer '{config.get('name')}' is time-major; only batch-major recurrent layers "
+                                  "are supported.")
+            continue
+        cfg[key] = value
+    if "batch_input_shape" in cfg:  # Keras 2: the first layer of a Sequential carried the input shape
+        bis = cfg.pop("batch_input_shape")
+        if not isinstance(bis, (list, tuple)) or not bis:
+            raise ConfigError(f"Layer '{config.get('name')}' has an invalid batch_input_shape {bis!r}.")
+        cfg["input_shape"], cfg["batch_size"] = tuple(bis[1:]), bis[0]
+    if isinstance(cfg.get("axis"), list) and len(cfg["axis"]) == 1 and cls_name != "LayerNormalization":
+        cfg["axis"] = cfg["axis"][0]
+    return cfg
+
+
+def deserialize(spec: dict):
+    """A layer (or model) from its config entry; classes come from ``custom_objects``, then the registry."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise ConfigError(f"A layer entry must be a dict with a class_name. Received: {str(spec)[:200]}")
+    cls_name = spec["class_name"]
+    ctx = current()
+    cls = ctx.custom_objects.get(cls_name) or ctx.custom_objects.get(str(spec.get("registered_name"))) \
+        or _CLASSES.get(cls_name)
+    if cls is None:
+        raise ConfigError(f"Unknown layer class '{cls_name}'. glassnet knows: {', '.join(known())}.")
+    config = spec.get("config")
+    if not isinstance(config, dict):
+        raise ConfigError(f"Layer '{spec.get('name', cls_name)}' ({cls_name}) has no config dict.")
+    if getattr(cls, "config_is_graph", False):  # models read their own (layers, inbound nodes) config
+        return cls.from_config(config, spec)
+    cfg = clean_config(cls_name, config)
+    try:
+        layer = cls.from_config(cfg)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ConfigError(f"Layer '{config.get('name', cls_name)}' ({cls_name}) has an invalid config: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    return layer
+
+
+def build_config_shape(spec: dict):
+    """The ``input_shape`` a config's ``build_config`` records, or None."""
+    build = spec.get("build_config") if isinstance(spec, dict) else None
+    shape = build.get("input_shape") if isinstance(build, dict) else None
+    return keras_shape(tuple(shape)) if isinstance(shape, (list, tuple)) and shape and not isinstance(shape[0], list) else shape

@@ -1,0 +1,189 @@
+"""Model configs in Keras's schema: each layer as ``{"module", "class_name", "config", "build_config"}``
+(``layers.registry``), and for a functional graph its ``inbound_nodes`` with ``__keras_tensor__``
+references plus ``input_layers`` / ``output_layers``. Keras 2 configs (nested-list inbound nodes,
+``batch_input_shape``) are read too. Errors are ``ConfigError``; the file loaders add the file's name.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ..errors import ConfigError
+from ..graph import SymbolicTensor
+from ..layers import registry
+from ..layers.base import to_snake_case
+from ..layers.input_layer import Input, InputLayer
+
+__all__ = ["functional_config", "functional_from_config", "layer_paths", "MAX_LAYERS"]
+
+MAX_LAYERS = 100_000  # a config listing more layers than this is refused before anything is built
+
+
+def layer_paths(layers) -> dict:
+    """``layers/<snake_class>[_k]`` for each layer in order, as Keras's files name them."""
+    counts: Counter = Counter()
+    out = {}
+    for layer in layers:
+        base = to_snake_case(getattr(layer, "keras_class_name", None) or type(layer).__name__)
+        name = base if counts[base] == 0 else f"{base}_{counts[base]}"
+        counts[base] += 1
+        out[f"layers/{name}"] = layer
+    return out
+
+
+def _history(t: SymbolicTensor) -> list:
+    return [t.node.layer.name, t.node.layer._inbound_nodes.index(t.node), t.index]
+
+
+def _encode(x):
+    if isinstance(x, SymbolicTensor):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(x.shape), "dtype": x.dtype, "keras_history": _history(x)}}
+    if isinstance(x, (list, tuple)):
+        return [_encode(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _encode(v) for k, v in x.items()}
+    return x
+
+
+def functional_config(model) -> dict[str, Any]:
+    nodes = set(model.graph_nodes())
+    entries = []
+    for layer in model.layers:
+        entry = registry.serialize(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
+            {"args": _encode(list(n.args)), "kwargs": _encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
+        entries.append(entry)
+    ins = [_history(t) for t in model.inputs]
+    outs = [_history(t) for t in model.outputs]
+    return {"name": model.name, "trainable": model.trainable, "layers": entries,
+            "input_layers": ins[0] if len(ins) == 1 else ins,
+            "output_layers": outs[0] if len(outs) == 1 else outs}
+
+
+def input_from_config(config: dict) -> SymbolicTensor:
+    cfg = dict(config)
+    if "batch_input_shape" in cfg:
+        cfg["batch_shape"] = cfg.pop("batch_input_shape")
+    shape = cfg.get("batch_shape")
+    if not isinstance(shape, (list, tuple)) or not shape or any(
+            d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0 or d > 2**31) for d in shape):
+        raise ConfigError(f"An InputLayer config needs a batch_shape of non-negative ints or nulls. "
+                          f"Received: {str(config)[:200]}")
+    dtype = cfg.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    return Input(batch_shape=list(shape), dtype=dtype, name=cfg.get("name"))
+
+
+_OP_MODULES = ("keras.src.ops", "keras.ops")
+
+
+def _is_op(entry: dict) -> bool:
+    """Keras records mask computations (NotEqual, Any) as op nodes; glassnet routes masks itself."""
+    return str(entry.get("module", "")).startswith(_OP_MODULES) or entry.get("class_name") in ("NotEqual", "Any")
+
+
+def _node_from_keras2(node) -> dict:
+    """Keras 2 inbound node ``[[name, node_index, tensor_index, kwargs], …]`` → ``{"args", "kwargs"}``."""
+    if not isinstance(node, list) or not all(isinstance(item, list) and len(item) >= 3 for item in node):
+        raise ConfigError(f"An inbound node is neither a Keras 3 dict nor a Keras 2 list: {str(node)[:200]}")
+    refs = [{"class_name": "__keras_tensor__", "config": {"keras_history": list(item[:3])}} for item in node]
+    kwargs = node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+    return {"args": [refs[0] if len(refs) == 1 else refs], "kwargs": kwargs}
+
+
+def check_layer_list(config) -> list:
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ConfigError("The model config has no list of layers.")
+    if len(config["layers"]) > MAX_LAYERS:
+        raise ConfigError(f"The model config lists {len(config['layers'])} layers; refusing such a size.")
+    for entry in config["layers"]:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"A layer entry is not a dict: {str(entry)[:100]}")
+    return config["layers"]
+
+
+def functional_from_config(cls, config: dict):
+    entries = check_layer_list(config)
+    created: dict[str, Any] = {}
+    outputs: dict[str, list] = {}
+    ops: set[str] = set()
+    pending = []
+    for entry in entries:
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        if not isinstance(name, str):
+            raise ConfigError("A layer entry has no name.")
+        if _is_op(entry):
+            ops.add(name)
+            continue
+        pending.append((name, entry))
+        try:
+            if entry.get("class_name") == "InputLayer":
+                t = input_from_config(entry.get("config") or {})
+                created[name] = t.layer
+                outputs[name] = [[t]]
+            else:
+                created[name] = registry.deserialize(entry)
+                outputs[name] = []
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"Layer '{name}' cannot be built: {exc}") from exc
+
+    def decode(x):
+        if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+            layer_name, node_index, tensor_index = x["config"]["keras_history"]
+            if layer_name in ops:
+                return None
+            return outputs[layer_name][node_index][tensor_index]
+        if isinstance(x, list):
+            return [decode(v) for v in x]
+        if isinstance(x, dict):
+            return {k: decode(v) for k, v in x.items()}
+        return x
+
+    # replay nodes until every layer has made all of its calls (order-independent)
+    todo = []
+    for name, e in pending:
+        if e.get("class_name") == "InputLayer":
+            continue
+        for n in e.get("inbound_nodes", []) or []:
+            todo.append((name, n if isinstance(n, dict) else _node_from_keras2(n)))
+    progress = True
+    while todo and progress:
+        progress, rest = False, []
+        for name, node in todo:
+            try:
+                args, kwargs = decode(node.get("args", [])), decode(node.get("kwargs", {}))
+            except (IndexError, KeyError, TypeError, ValueError):
+                rest.append((name, node))
+                continue
+            kwargs = {k: v for k, v in kwargs.items() if k != "training" and not (k == "mask" and v is None)}
+            try:
+                out = created[name](*args, **kwargs)
+            except ConfigError:
+                raise
+            except (ValueError, TypeError, IndexError) as exc:
+                raise ConfigError(f"Layer '{name}' cannot be called on its inputs: {exc}") from exc
+            outputs[name].append(out if isinstance(out, list) else [out])
+            progress = True
+        todo = rest
+    if todo:
+        raise ConfigError(f"The model graph cannot be rebuilt: layers {[n for n, _ in todo][:5]} refer to "
+                          "missing inputs.")
+
+    def pick(refs):
+        refs = refs if refs and isinstance(refs[0], list) else [refs]
+        try:
+            return [outputs[n][i][j] for n, i, j in refs]
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise ConfigError(f"The model's input_layers/output_layers refer to missing tensors: "
+                              f"{str(refs)[:200]}") from exc
+    ins, outs = pick(config.get("input_layers")), pick(config.get("output_layers"))
+    try:
+        return cls(ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=config.get("name"),
+                   trainable=config.get("trainable", True))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"The model cannot be rebuilt: {exc}") from exc
