@@ -15,6 +15,12 @@ import sys
 __all__ = ["main", "load_target"]
 
 
+def _api():
+    """glassnet itself, imported on first use so that ``glassnet --help`` answers without loading torch."""
+    import glassnet.seed_models, glassnet.tour  # noqa: E401 - start-up time: torch loads only for a command
+    return glassnet
+
+
 class UsageError(Exception):
     """A problem with what the user typed; reported as one line, exit status 2."""
 
@@ -35,7 +41,7 @@ def _parse_shape(text: str | None):
 
 def load_target(target: str):
     """A model from ``file.py:function`` or from a saved model file."""
-    from . import load_model
+    gn = _api()
     path, func = target, ""
     if ".py:" in target:
         path, _, func = target.rpartition(":")
@@ -56,20 +62,18 @@ def load_target(target: str):
             names = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__)
             raise UsageError(f"{path} has no function {func!r}; its functions are: {', '.join(names) or 'none'}")
         model = fn()
-        from .models.model import Model
-        if not isinstance(model, Model):
+        if not isinstance(model, gn.Model):
             raise UsageError(f"{path}:{func} returned {type(model).__name__}, not a glassnet model")
         return model
     if not os.path.isfile(target):
         raise UsageError(f"no such file: {target}")
-    return load_model(target)
+    return gn.load_model(target)
 
 
 def _cmd_summary(args) -> None:
-    from .analysis import analyze
     model = load_target(args.file)
     shape = _parse_shape(args.input_shape)
-    report = analyze(model, input_shape=shape, batch_size=shape[0] if shape else 1)
+    report = _api().analyze(model, input_shape=shape, batch_size=shape[0] if shape else 1)
     if args.json:
         print(report.to_json(indent=2))
     else:
@@ -79,12 +83,11 @@ def _cmd_summary(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from .analysis import compare
-    compare(load_target(args.a), load_target(args.b), input_shape=_parse_shape(args.input_shape))
+    _api().compare(load_target(args.a), load_target(args.b), input_shape=_parse_shape(args.input_shape))
 
 
 def _cmd_explain(args) -> None:
-    from .analysis import explain
+    explain = _api().explain
     model = load_target(args.file)
     if args.layer:
         try:
@@ -96,12 +99,12 @@ def _cmd_explain(args) -> None:
 
 
 def _cmd_demo(args) -> None:
-    from .seed_models import run_demo
-    run_demo()
+    _api().seed_models.run_demo()
 
 
 def _cmd_tour(args) -> int:
-    from .tour import CHAPTERS, run_tour
+    tour = _api().tour
+    CHAPTERS, run_tour = tour.CHAPTERS, tour.run_tour
     chapters = args.chapter or None
     for n in chapters or ():
         if n not in CHAPTERS:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Iterable, Sequence, Union
 
 import sympy
+import torch
 
 Dim = Union[int, sympy.Expr]
 Shape = tuple
@@ -157,7 +158,6 @@ def same_padding(length: int, kernel: int, stride: int, dilation: int = 1) -> tu
     elif isinstance(length, int):
         total = max((-(-length // stride) - 1) * stride + k_eff - length, 0)
     else:  # a traced (symbolic) size: keep it symbolic
-        import torch
         total = torch.sym_max((-(-length // stride) - 1) * stride + k_eff - length, 0)
     return total // 2, total - total // 2
 

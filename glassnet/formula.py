@@ -60,7 +60,11 @@ def prod(*factors) -> sympy.Expr:
 
 def plus(*terms) -> sympy.Expr:
     """The sum of ``terms`` in the order given; zero terms are left out."""
-    parts = [as_expr(t) for t in terms if not _is_zero(t)]
+    parts = []
+    for t in terms:
+        if not _is_zero(t):
+            e = as_expr(t)
+            parts.extend(e.args if e.is_Add else [e])  # a sum inside a sum needs no brackets
     if not parts:
         return sympy.Integer(0)
     return parts[0] if len(parts) == 1 else sympy.Add(*parts, evaluate=False)

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import glassnet as gn
 from glassnet import layers
-from test_layers_vs_keras import CASES
+from cases import CASES
 
 
 def _flops_on_meta(model, shapes, dtypes=None):
@@ -25,14 +25,50 @@ def _flops_on_meta(model, shapes, dtypes=None):
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_params_and_macs_for_every_layer(case):
-    _, factory, shapes, _, _ = case
+    """The parameter formula evaluates to count_params(); the MACs formula to torch's flop counter ÷ 2."""
+    _, factory, shapes, _, expected_params, expected_formula = case
     ins = [gn.Input(s) for s in shapes]
     model = gn.Model(ins if len(ins) > 1 else ins[0], factory(layers)(ins if len(ins) > 1 else ins[0]))
+    layer = model.layers[-1]
+    in_shapes = [t.symbolic_shape for t in ins] if len(ins) > 1 else ins[0].symbolic_shape
+    cost = layer.cost(in_shapes, layer.compute_output_shape(in_shapes))
+    assert cost.params_formula == expected_formula
+    assert cost.params_count() == layer.count_params() == expected_params
     report = gn.analyze(model, batch_size=3)
     row = report.rows[-1]
-    assert row.params == sum(w.numel() for w in model.layers[-1].weights) == model.count_params()
+    assert row.params == sum(w.numel() for w in layer.weights) == model.count_params()
     flops = _flops_on_meta(model, [(3, *s) for s in shapes])
-    assert row.macs is not None and 2 * row.macs == flops
+    assert 3 * cost.macs_per_sample() == flops // 2 and 2 * row.macs == flops
+
+
+def test_batchnorm_without_center_or_scale_reports_its_formula():
+    """32 parameters on 16 channels: the two moving statistics, "2·c", not "4·c"."""
+    model = gn.Sequential([gn.Input((16,)), layers.BatchNormalization(center=False, scale=False)])
+    row = gn.analyze(model).rows[-1]
+    assert row.params == 32 and row.params_formula == "2·c = 2·16"
+
+
+class _Custom(layers.Layer):
+    """A user's layer with five weights and no cost rule."""
+
+    def build(self, input_shape):
+        for i in range(5):
+            self.add_weight(shape=(input_shape[-1], 2), initializer="ones")
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 2)
+
+    def call(self, x):
+        return sum(x @ w for w in self.weights)
+
+
+def test_a_layer_without_a_cost_rule_never_reports_zero_macs():
+    model = gn.Sequential([gn.Input((3,)), _Custom(name="custom")])
+    report = gn.analyze(model, batch_size=4)
+    row = report.row("custom")
+    assert row.params == 30 == model.count_params() and row.params_formula == "30"
+    assert row.macs is None and row.macs_formula == "?" and "no cost rule" in row.reads
+    assert report.totals["macs"] is None and report.totals["macs_known_part"] == 0
 
 
 RNN_CASES = [

@@ -15,13 +15,15 @@ from glassnet import layers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# the data and the compiled model, the same text in each worker and in the single-process reference
+# the data and the compiled model, the same text in each worker and in the single-process reference;
+# BatchNormalization(synchronized=True) must see the global batch, so it too equals one process
 PROBLEM = textwrap.dedent("""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 5)).astype(np.float32)
+    x = rng.standard_normal((64, 5)).astype(np.float32) * np.arange(1, 65, dtype=np.float32)[:, None] / 32
     y = (x @ rng.standard_normal((5, 1))).astype(np.float32)
     gn.utils.set_random_seed(3)
-    m = gn.Sequential([gn.Input((5,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
+    middle = [layers.BatchNormalization(synchronized=True, momentum=0.5)] if SYNC_BN else []
+    m = gn.Sequential([gn.Input((5,)), layers.Dense(8, activation="tanh"), *middle, layers.Dense(1)])
     m.compile(gn.optimizers.SGD(learning_rate=0.05, momentum=0.9), "mse", metrics=["mae"])
 """)
 
@@ -31,6 +33,7 @@ WORKER = textwrap.dedent("""
     torch.set_num_threads(1)
     import glassnet as gn
     from glassnet import layers
+    SYNC_BN = sys.argv[2] == "1"
 """) + PROBLEM + textwrap.dedent("""
     h = m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     ev = m.evaluate(x[:61], y[:61], return_dict=True, verbose=0)
@@ -45,14 +48,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_gloo_matches_single_process(tmp_path):
+@pytest.mark.parametrize("sync_bn", [False, True], ids=["dense", "synchronized_batchnorm"])
+def test_two_process_gloo_matches_single_process(tmp_path, sync_bn):
     port = _free_port()
     procs = []
     for rank in range(2):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                    MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo", GLASSNET_DIST_TIMEOUT="60",
                    PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"rank{rank}.npz")],
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"rank{rank}.npz"),
+                                       "1" if sync_bn else "0"],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = []
     for p in procs:
@@ -71,7 +76,7 @@ def test_two_process_gloo_matches_single_process(tmp_path):
     assert outs[0]["history"] == outs[1]["history"] and outs[0]["eval"] == outs[1]["eval"]
 
     # the same global batches (16 = 2 ranks × 8) in one process
-    ns = {"np": np, "gn": gn, "layers": layers}
+    ns = {"np": np, "gn": gn, "layers": layers, "SYNC_BN": sync_bn}
     exec(PROBLEM, ns)
     x, y, m = ns["x"], ns["y"], ns["m"]
     h = m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import glassnet as gn
+from glassnet import layers
 
 
 def _m(keras, layers_fn, shape, dtype="float32"):
@@ -248,3 +249,14 @@ def test_cli_summary_of_keras_file(keras, tmp_path, capsys):
     assert main(["summary", path]) == 0
     out = capsys.readouterr().out
     assert "4·d·(n+d) + 4·d = 4·6·(5+6) + 4·6" in out and "created" in out and "consumed" in out
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".glassnet", ".h5"])
+def test_initializer_arguments_survive_save_and_load(tmp_path, suffix):
+    """RandomNormal(stddev=0.5) comes back with stddev 0.5, not the default 0.05."""
+    model = gn.Sequential([gn.Input((4,)), layers.Dense(3, kernel_initializer=gn.initializers.RandomNormal(stddev=0.5),
+                                                         bias_initializer=gn.initializers.Constant(0.25))])
+    model.save(tmp_path / f"m{suffix}")
+    dense = gn.load_model(tmp_path / f"m{suffix}").layers[0]
+    assert dense.kernel_initializer.config == {"mean": 0.0, "stddev": 0.5}
+    assert dense.bias_initializer.config == {"value": 0.25}

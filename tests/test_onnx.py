@@ -7,6 +7,7 @@ from glassnet import layers
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.slow  # torch's ONNX exporter takes seconds per model
 
 
 def _run(path, feeds):

@@ -10,6 +10,7 @@ from glassnet.tour import CHAPTERS, run_tour
 from glassnet.tour import data
 
 
+@pytest.mark.slow
 def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path):
     lines = []
     result = run_tour(quick=True, out=str(tmp_path), echo=lines.append)

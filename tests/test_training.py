@@ -277,3 +277,64 @@ def test_nan_inputs_warn_or_fail_with_terminate_on_nan():
 def test_fit_before_compile():
     with pytest.raises(RuntimeError, match=r"You must call compile\(\) before fit\(\)"):
         _mlp().fit(np.zeros((2, 8)), np.zeros((2, 1)))
+
+
+def test_evaluate_and_predict_call_their_callbacks():
+    x, y = _regression(40)
+    model = _mlp()
+    model.compile("sgd", "mse")
+    calls = []
+    hooks = {name: (lambda name: lambda *a: calls.append(name))(name)
+             for name in ("on_test_begin", "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+                          "on_predict_begin", "on_predict_batch_begin", "on_predict_batch_end", "on_predict_end")}
+    cb = gn.callbacks.LambdaCallback(**hooks)
+    model.evaluate(x, y, batch_size=16, verbose=0, callbacks=[cb])
+    assert calls == ["on_test_begin"] + ["on_test_batch_begin", "on_test_batch_end"] * 3 + ["on_test_end"]
+    calls.clear()
+    model.predict(x, batch_size=32, verbose=0, callbacks=[cb])
+    assert calls == ["on_predict_begin"] + ["on_predict_batch_begin", "on_predict_batch_end"] * 2 + ["on_predict_end"]
+
+
+def test_weighted_metrics_use_sample_weight_and_metrics_do_not(keras):
+    """As Keras: `metrics` ignore sample_weight, `weighted_metrics` are weighted by it."""
+    x, y = _regression(8, seed=2)
+    sw = np.array([1, 0, 0, 0, 0, 0, 0, 5], np.float32)
+    g = gn.Sequential([gn.Input((8,)), layers.Dense(1)])
+    k = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    k.set_weights(g.get_weights())
+    for m in (g, k):
+        m.compile("sgd", "mse", metrics=["mae"], weighted_metrics=["mse"])
+    ours = g.evaluate(x, y, sample_weight=sw, return_dict=True, verbose=0)
+    theirs = k.evaluate(x, y, sample_weight=sw, return_dict=True, verbose=0)
+    assert set(ours) == set(theirs) == {"loss", "mae", "mse"}
+    for key in ours:
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-5), key
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_fit_evaluate_predict_move_batches_to_the_model_device(device):
+    x, y = _regression(64)
+    model = _mlp().to(device)
+    model.compile("adam", "mse", metrics=["mae"])
+    seen = []
+    run = model.run
+
+    def recording_run(inputs, training=False, mask=None):
+        seen.append(inputs.device.type)
+        return run(inputs, training=training, mask=mask)
+    model.run = recording_run
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
+    assert len(history.history["val_loss"]) == 2
+    model.evaluate(x, y, verbose=0)
+    out = model.predict(x, verbose=0)
+    assert isinstance(out, np.ndarray) and out.shape == (64, 1)
+    assert seen and set(seen) == {device}
+    assert next(model.parameters()).device.type == device
+
+
+def test_compile_refuses_what_it_does_not_do():
+    model = _mlp()
+    with pytest.raises(gn.ConfigError, match=r"one training step per call.*steps_per_execution=8"):
+        model.compile("sgd", "mse", steps_per_execution=8)
+    with pytest.raises(gn.ConfigError, match=r"does not compile the model itself.*jit_compile=True"):
+        model.compile("sgd", "mse", jit_compile=True)

@@ -85,8 +85,7 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
             Masking/mask_zero (e.g. feed each sequence at its own length) instead.
     """
     try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
+        import onnx, onnxscript  # noqa: F401, E401 - optional extra (glassnet[onnx]); torch's exporter needs them
     except ImportError as exc:
         raise ImportError("ONNX export needs onnx and onnxscript: pip install 'glassnet[onnx]'") from exc
     masked = _recurrent_with_mask(model)

@@ -15,6 +15,7 @@ import traceback
 
 import torch
 
+from ..version import __version__
 from .report import Chapter, TourCheckFailed, write_report
 
 __all__ = ["run_tour", "CHAPTERS", "TourCheckFailed"]
@@ -29,7 +30,6 @@ def run_tour(quick: bool = False, chapters=None, out: str = "tour-report", echo=
     A chapter whose claim fails (``TourCheckFailed``) or that raises is recorded as failed and the others
     still run; the returned dict's ``failed`` lists them.
     """
-    from ..version import __version__
     numbers = sorted(CHAPTERS) if not chapters else list(chapters)
     unknown = [n for n in numbers if n not in CHAPTERS]
     if unknown:

@@ -53,10 +53,10 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def plt():
     """matplotlib's pyplot on the file-only Agg backend (the tour runs without a screen)."""
     try:
-        import matplotlib
+        import matplotlib  # optional extra (glassnet[tour]); only plots need it
     except ImportError as exc:
         raise ImportError("The tour draws its plots with matplotlib, which is not installed. Install the tour's "
                           "extras: pip install 'glassnet[tour]' (or run `make demo`).") from exc
     matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
+    import matplotlib.pyplot as pyplot  # after choosing the Agg backend above
     return pyplot

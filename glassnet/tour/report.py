@@ -13,6 +13,7 @@ import time
 from ..analysis.table import render_table
 from ..errors import GlassnetError
 from ..io.glassnet_format import atomic_write
+from .common import plt
 
 __all__ = ["Chapter", "TourCheckFailed", "write_report", "timed_median"]
 
@@ -82,8 +83,8 @@ class Chapter:
         """A matplotlib figure, kept as PNG bytes for the HTML report (the terminal gets the caption)."""
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-        plt.close(fig)
+        fig.clear()
+        plt().close(fig)
         self.blocks.append(("image", {"caption": caption, "png": base64.b64encode(buf.getvalue()).decode()}))
         self.echo(f"[plot: {caption}]")
 

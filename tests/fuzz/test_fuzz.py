@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fuzz_model_files import run  # noqa: E402
 
 
+@pytest.mark.slow
 def test_mutated_files_load_or_raise_file_format_error():
     outcomes = run(seconds=40, seed=1234, max_cases=400)
     assert outcomes["cases"] >= 100
