@@ -2,6 +2,9 @@
 non-constant weights and saves it; glassnet loads it (same params, shapes and outputs); glassnet
 saves it again and Keras loads that file and predicts the same."""
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -260,3 +263,22 @@ def test_initializer_arguments_survive_save_and_load(tmp_path, suffix):
     dense = gn.load_model(tmp_path / f"m{suffix}").layers[0]
     assert dense.kernel_initializer.config == {"mean": 0.0, "stddev": 0.5}
     assert dense.bias_initializer.config == {"value": 0.25}
+
+
+def test_unknown_training_config_loads_uncompiled_with_a_warning(tmp_path):
+    """A compile config glassnet cannot restore is said, not swallowed; the model still loads."""
+    model = gn.Sequential([gn.Input((3,)), layers.Dense(2)])
+    model.compile("adam", "mse")
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(members["config.json"])
+    config["compile_config"]["optimizer"] = {"class_name": "Lookahead", "config": {"learning_rate": 0.1}}
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "odd.keras", "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    with pytest.warns(gn.GlassnetWarning, match=r"odd\.keras: the model was saved compiled, but its training config "
+                                                r"cannot be restored \(glassnet has no optimizer 'Lookahead'\)"):
+        loaded = gn.load_model(tmp_path / "odd.keras")
+    assert not loaded.compiled and loaded.count_params() == 8

@@ -1,5 +1,6 @@
 """Mask semantics: the fixed-weight vectors of the reference (Keras 3.15.1), mask creation and
-propagation through layers and graphs, and the three recurrent execution paths agreeing."""
+propagation through layers and graphs, and the four recurrent execution paths (fused, packed, sequence
+and the reference loop) agreeing."""
 import warnings
 
 import numpy as np

@@ -189,3 +189,11 @@ def test_training_flag_defaults_to_inference():
     assert not torch.equal(d(x, training=True), x)
     d.train()
     assert not torch.equal(d(x), x)
+
+
+def test_embedding_output_follows_its_dtype():
+    inp = gn.Input((5,), dtype="int64")
+    out = layers.Embedding(10, 3, dtype="float64")(inp)
+    assert out.dtype == "float64"
+    model = gn.Model(inp, out)
+    assert model(torch.tensor([[1, 2, 3, 4, 0]])).dtype == torch.float64

@@ -4,6 +4,8 @@ Skipped only where no C compiler exists; where one does, the kernel must build a
 """
 import shutil
 
+import ctypes
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,27 @@ def test_without_the_kernel_the_torch_kernel_runs(tmp_path, env, expected):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout
+
+
+def test_the_entry_points_refuse_wrong_shapes_and_sizes():
+    """A wrong shape is refused in Python; a wrong buffer size is refused by the C code itself."""
+
+    B, T, d = 2, 3, 4
+    xp, R = torch.randn(B, T, 4 * d), torch.randn(d, 4 * d)
+    h0 = c0 = torch.zeros(B, d)
+    gates, cs, hs, tcs = torch.empty(B, T, 4 * d), torch.empty(B, T, d), torch.empty(B, T, d), torch.empty(B, T, d)
+    with pytest.raises(RuntimeError, match=r"lstm_kernel: hs must be a contiguous torch.float32 CPU tensor of shape "
+                                           r"\(2, 3, 4\); got torch.float32 on cpu, shape \(2, 2, 4\)"):
+        native.forward(B, T, d, xp, R, h0, c0, None, gates, cs, torch.empty(B, 2, d), tcs)
+    with pytest.raises(RuntimeError, match="contiguous=False"):
+        native.forward(B, T, d, xp, R, h0, c0, None, gates, cs, torch.empty(B, d, T).transpose(1, 2), tcs)
+    lib = native.library()
+    ptrs = [ctypes.c_void_p(t.data_ptr()) for t in (xp, R, h0, c0)] + [None] + \
+        [ctypes.c_void_p(t.data_ptr()) for t in (gates, cs, hs, tcs)]
+    good = [t.numel() for t in (xp, R, h0, c0)] + [0] + [t.numel() for t in (gates, cs, hs, tcs)]
+    sizes = (ctypes.c_int64 * 9)(*good)
+    assert lib.glassnet_lstm_forward(B, T, d, *ptrs, sizes) == 0
+    hs.fill_(7.0)
+    bad = (ctypes.c_int64 * 9)(*(good[:7] + [good[7] - 1] + good[8:]))  # hs one element short
+    assert lib.glassnet_lstm_forward(B, T, d, *ptrs, bad) == -1
+    assert torch.all(hs == 7.0)  # nothing was written

@@ -80,10 +80,6 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return (y_true.long() == torch.argmax(y_pred, dim=-1)).to(y_pred.dtype)
 
 
-def _squared(y_true, y_pred):
-    return L.mean_squared_error(y_true, y_pred)
-
-
 class RootMeanSquaredError(Metric):
     """``sqrt(mean((y_pred - y_true)²))`` over all elements of the epoch."""
 
