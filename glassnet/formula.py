@@ -131,7 +131,8 @@ def evaluate(expr, values: dict | None = None, dims: dict | None = None):
         return None
     if isinstance(expr, int):
         return expr
-    subs = {**(values or {}), **(dims or {})}
-    out = as_expr(expr).subs(subs) if subs else as_expr(expr)
-    out = sympy.simplify(out) if not out.is_number else out
+    out = as_expr(expr)
+    subs = {k: v for k, v in {**(values or {}), **(dims or {})}.items() if k in out.free_symbols}
+    if subs:
+        out = out.xreplace({k: sympy.Integer(v) if isinstance(v, int) else v for k, v in subs.items()})
     return int(out) if out.is_number else out

@@ -213,6 +213,8 @@ def get(identifier) -> Initializer | Callable:
         key = _ALIASES.get(key.replace("_", ""), key)
         if key in _CLASSES:
             cls = _CLASSES[key]
+            if not config:
+                return cls()
             accepted = inspect.signature(cls).parameters
             # an argument glassnet does not have is fine at its default (None), refused otherwise
             unknown = {k for k in config if k not in accepted and config[k] is not None}

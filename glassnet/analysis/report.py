@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import sympy
 
-from .. import dtypes
+from .. import dtypes, formula
 from ..dims import BATCH, fmt_shape, is_fixed
 from ..graph import SymbolicTensor
 from ..layers.cost import Cost
@@ -76,12 +76,8 @@ class Report:
 # ---------------------------------------------------------------------- evaluation helpers
 def _eval(expr, subs: dict) -> int | None:
     """An expression over dims at ``subs``: an int, or None while a dimension has no size."""
-    if expr is None:
-        return None
-    if isinstance(expr, int):
-        return expr
-    value = sympy.sympify(expr).subs(subs)
-    return int(value) if value.is_number else None
+    value = formula.evaluate(expr, dims=subs)
+    return value if isinstance(value, int) else None
 
 
 def _bytes_of(dtype: str) -> int:

@@ -50,9 +50,9 @@ class Sequential(Model):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential only holds glassnet layers. Received: {layer!r} of type {type(layer).__name__}")
-        if any(l is layer for l in self._stack):
+        if layer.name in self._modules and self._modules[layer.name] is layer:
             raise ConfigError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
-        if any(l.name == layer.name for l in self._stack):
+        if layer.name in self._modules:
             raise ConfigError(f"Sequential '{self.name}' already has a layer named '{layer.name}'; layer names must be unique.")
         if not self._stack and self._input_tensor is None and layer._input_shape_arg is not None:
             batch, *shape = layer._input_shape_arg
