@@ -234,3 +234,31 @@ def test_masked_model_equals_unpadded_sequences():
     batch = model(padded)
     for i, s in enumerate(seqs):
         torch.testing.assert_close(batch[i], model(torch.tensor([s]))[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge", ["Multiply", "Maximum", "Minimum", "Add", "Average"])
+def test_merges_of_masked_inputs_match_keras(keras, merge):
+    """Keras 3: Multiply counts a masked position as 1 (0 where every input is masked); Maximum/Minimum take
+    the other input's value there."""
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((3, 5, 2)).astype(np.float32), rng.standard_normal((3, 5, 2)).astype(np.float32)
+    a[0, 1], a[1, 3], a[2, 4] = 0, 0, 0
+    b[0, 1], b[1, 2], b[2, 0] = 0, 0, 0   # row 0, step 1: masked in both
+    outs = []
+    for L, I, M in ((layers, gn.Input, gn.Model), (keras.layers, keras.Input, keras.Model)):
+        ia, ib = I((5, 2)), I((5, 2))
+        out = getattr(L, merge)()([L.Masking()(ia), L.Masking()(ib)])
+        outs.append(np.asarray(M([ia, ib], out)([torch.tensor(a), torch.tensor(b)]).detach().cpu()))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+
+
+def test_layernorm_rms_scaling_is_keras_3s_variance_scaling(keras):
+    x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32) + 3.0
+    with pytest.warns(gn.GlassnetWarning, match="rms_scaling=True is deprecated"):
+        g = layers.LayerNormalization(rms_scaling=True)
+    import warnings as w
+    with w.catch_warnings():
+        w.simplefilter("ignore")
+        k = keras.layers.LayerNormalization(rms_scaling=True)
+    np.testing.assert_allclose(g(torch.tensor(x)).detach().numpy(), np.asarray(k(torch.tensor(x)).detach().cpu()),
+                               rtol=1e-5, atol=1e-6)

@@ -86,11 +86,32 @@ class Subtract(_Merge):
         return xs[0] - xs[1]
 
 
-class Multiply(_Merge):
-    """Element-wise product of the inputs."""
+def _expand(mask, x):
+    return mask.unsqueeze(-1).expand_as(x) if mask.ndim == x.ndim - 1 else mask.expand_as(x)
 
-    def _merge(self, xs):
-        return functools.reduce(torch.mul, xs)
+
+class Multiply(_Merge):
+    """Element-wise product of the inputs.
+
+    With masks (as Keras 3): a masked position counts as 1; where every input is masked (and every input
+    has a mask) the output is 0.
+    """
+
+    def call(self, inputs, mask=None):
+        xs = list(inputs)
+        masks = list(mask) if mask is not None else [None] * len(xs)
+        if all(m is None for m in masks):
+            return functools.reduce(torch.mul, xs)
+        out, any_real = None, None
+        for x, m in zip(xs, masks):
+            if m is not None:
+                m = _expand(m, x)
+                x = torch.where(m, x, torch.ones_like(x))
+                any_real = m if any_real is None else any_real | m
+            out = x if out is None else out * x
+        if all(m is not None for m in masks):
+            out = torch.where(any_real, out, torch.zeros_like(out))
+        return out
 
 
 class Average(_Merge):
@@ -100,14 +121,41 @@ class Average(_Merge):
         return functools.reduce(torch.add, xs) / len(xs)
 
 
+def _masked_fold(op, xs, masks):
+    """Keras 3's fold for Maximum/Minimum with masks: a masked position takes the other side's value."""
+    out, out_mask = None, None
+    for x, m in zip(xs, masks):
+        m = None if m is None else _expand(m, x)
+        if out is None:
+            out, out_mask = x, m
+            continue
+        if m is not None:
+            x = torch.where(m, x, out)
+        if out_mask is not None:
+            out = torch.where(out_mask, out, x)
+        out_mask = out_mask | m if (m is not None and out_mask is not None) else None
+        out = op(out, x)
+    return out
+
+
 class Maximum(_Merge):
-    def _merge(self, xs):
-        return functools.reduce(torch.maximum, xs)
+    """Element-wise maximum; with masks a masked position takes the other inputs' value (Keras 3)."""
+
+    def call(self, inputs, mask=None):
+        xs = list(inputs)
+        if mask is None or all(m is None for m in mask):
+            return functools.reduce(torch.maximum, xs)
+        return _masked_fold(torch.maximum, xs, list(mask))
 
 
 class Minimum(_Merge):
-    def _merge(self, xs):
-        return functools.reduce(torch.minimum, xs)
+    """Element-wise minimum; with masks a masked position takes the other inputs' value (Keras 3)."""
+
+    def call(self, inputs, mask=None):
+        xs = list(inputs)
+        if mask is None or all(m is None for m in mask):
+            return functools.reduce(torch.minimum, xs)
+        return _masked_fold(torch.minimum, xs, list(mask))
 
 
 class Concatenate(_Merge):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -10,7 +11,7 @@ from torch.distributed.nn.functional import all_reduce as differentiable_all_red
 
 from .. import checks, initializers
 from ..dims import fmt_shape
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, GlassnetWarning, ShapeError
 from ..formula import prod, sym
 from .base import Layer
 from .core import REGULARIZER_FIX
@@ -161,6 +162,10 @@ class LayerNormalization(Layer):
         self.axis = _axes_tuple(axis)
         self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
         self.rms_scaling = bool(rms_scaling)
+        if self.rms_scaling:
+            warnings.warn(f"LayerNormalization '{self.name}': rms_scaling=True is deprecated in Keras 3 and scales by "
+                          "the variance, not the root mean square; glassnet computes what Keras computes. For RMS "
+                          "normalization use RMSNormalization.", GlassnetWarning, stacklevel=2)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
 
@@ -189,8 +194,8 @@ class LayerNormalization(Layer):
             return F.layer_norm(inputs, shape, self.gamma if self.scale else None,
                                 self.beta if self.center else None, self.epsilon)
         bshape = [inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim)]
-        if self.rms_scaling:
-            var = torch.mean(inputs * inputs, dim=axes, keepdim=True)
+        if self.rms_scaling:  # Keras 3: x·rsqrt(var(x) + ε)·γ — the variance about the mean, not the mean square
+            var = torch.var(inputs, dim=axes, correction=0, keepdim=True)
             return inputs * torch.rsqrt(var + self.epsilon) * self.gamma.reshape(bshape)
         var, mean = torch.var_mean(inputs, dim=axes, correction=0, keepdim=True)
         out = (inputs - mean) * torch.rsqrt(var + self.epsilon)
