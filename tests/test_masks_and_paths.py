@@ -256,9 +256,8 @@ def test_layernorm_rms_scaling_is_keras_3s_variance_scaling(keras):
     x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32) + 3.0
     with pytest.warns(gn.GlassnetWarning, match="rms_scaling=True is deprecated"):
         g = layers.LayerNormalization(rms_scaling=True)
-    import warnings as w
-    with w.catch_warnings():
-        w.simplefilter("ignore")
+    with warnings.catch_warnings():  # Keras gives its own deprecation warning, at construction and call
+        warnings.simplefilter("ignore")
         k = keras.layers.LayerNormalization(rms_scaling=True)
-    np.testing.assert_allclose(g(torch.tensor(x)).detach().numpy(), np.asarray(k(torch.tensor(x)).detach().cpu()),
-                               rtol=1e-5, atol=1e-6)
+        expected = np.asarray(k(torch.tensor(x)).detach().cpu())
+    np.testing.assert_allclose(g(torch.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
