@@ -261,3 +261,50 @@ def test_layernorm_rms_scaling_is_keras_3s_variance_scaling(keras):
         k = keras.layers.LayerNormalization(rms_scaling=True)
         expected = np.asarray(k(torch.tensor(x)).detach().cpu())
     np.testing.assert_allclose(g(torch.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_tensor_argument_stops_the_automatic_mask_but_not_its_propagation(keras):
+    """Keras 3: an RNN called with initial_state has two tensor arguments, so the automatic mask is not
+    passed into call (the LSTM runs every step), yet the first argument's mask still reaches the output and
+    GlobalAveragePooling1D averages over the real steps only."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 6, 2)).astype(np.float32)
+    x[0, :2], x[1, :4] = 0, 0  # pre-padded: run unmasked, the padded steps change the state
+    h0, c0 = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    outs, models = [], []
+    for L, I, M in ((layers, gn.Input, gn.Model), (keras.layers, keras.Input, keras.Model)):
+        xi, hi, ci = I((6, 2)), I((4,)), I((4,))
+        seq = L.LSTM(4, return_sequences=True)(L.Masking()(xi), initial_state=[hi, ci])
+        models.append(M([xi, hi, ci], L.GlobalAveragePooling1D()(seq)))
+    models[0].set_weights(models[1].get_weights())
+    for m in models:
+        outs.append(np.asarray(m([torch.tensor(x), torch.tensor(h0), torch.tensor(c0)]).detach().cpu()))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+
+
+class _TwoInputs(layers.Layer):
+    """A layer taking two tensors, as MultiHeadAttention does: each tensor's mask arrives as <name>_mask."""
+
+    supports_masking = True
+
+    def call(self, query, value, query_mask=None, value_mask=None):
+        self.seen = (query_mask, value_mask)
+        return query + value.mean(dim=1, keepdim=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def test_each_tensor_argument_gives_its_mask_to_its_own_parameter():
+    q, v = gn.Input((4, 2)), gn.Input((3, 2))
+    layer = _TwoInputs()
+    out = layer(layers.Masking()(q), layers.Masking()(v))
+    assert out.mask is not None  # the first argument's mask travels on
+    model = gn.Model([q, v], out)
+    xq, xv = torch.ones(2, 4, 2), torch.ones(2, 3, 2)
+    xq[0, 3], xv[1, 0] = 0, 0
+    _, masks = model.run([xq, xv])
+    qm, vm = layer.seen
+    np.testing.assert_array_equal(qm.numpy(), [[1, 1, 1, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(vm.numpy(), [[1, 1, 1], [0, 1, 1]])
+    np.testing.assert_array_equal(masks[0].numpy(), qm.numpy())

@@ -25,6 +25,7 @@ MASK_DROP_WARNING = (
 
 _LOCAL = threading.local()
 _FLAG_CACHE: dict[type, tuple[bool, bool]] = {}
+_SIGNATURES: dict[type, inspect.Signature] = {}
 
 
 def call_flags(layer) -> tuple[bool, bool]:
@@ -36,6 +37,40 @@ def call_flags(layer) -> tuple[bool, bool]:
         flags = ("mask" in params, "training" in params)
         _FLAG_CACHE[cls] = flags
     return flags
+
+
+def _call_signature(layer) -> inspect.Signature:
+    cls = type(layer)
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        sig = inspect.signature(layer.call)
+        _SIGNATURES[cls] = sig
+    return sig
+
+
+def mask_routing(layer, args: tuple, kwargs: dict) -> tuple[dict, object]:
+    """Which masks a call receives, by Keras 3's rule: with one tensor argument, its masks go to ``mask``
+    (when ``call`` takes it and it is not given); with several, each tensor argument ``k`` gives its masks
+    to ``k_mask`` where ``call`` has such a parameter, and ``mask`` is left alone (an RNN called with
+    ``initial_state`` runs unmasked, as in Keras). Returns ``({mask parameter: tensor structure whose masks
+    it takes}, the tensor structure whose masks the output mask is computed from)``.
+    """
+    sig = _call_signature(layer)
+    try:
+        bound = sig.bind_partial(*args, **kwargs).arguments
+    except TypeError:
+        bound = {"inputs": args[0]} if args else {}
+    tensor_args = {k: v for k, v in bound.items() if k != "mask" and contains_symbolic(v)}
+    routes: dict = {}
+    if len(tensor_args) == 1:
+        if "mask" in sig.parameters and kwargs.get("mask") is None:
+            routes["mask"] = next(iter(tensor_args.values()))
+    else:
+        for k, v in tensor_args.items():
+            if f"{k}_mask" in sig.parameters and kwargs.get(f"{k}_mask") is None:
+                routes[f"{k}_mask"] = v
+    first = args[0] if args else next(iter(tensor_args.values()), None)
+    return routes, first
 
 
 class SymbolicTensor:
@@ -83,12 +118,13 @@ class SymbolicTensor:
 class Node:
     """One call of a layer in a graph: its arguments (symbolic tensors inside), outputs and output masks."""
 
-    def __init__(self, layer, args: tuple, kwargs: dict, auto_mask: Any,
+    def __init__(self, layer, args: tuple, kwargs: dict, mask_routes: dict,
                  output_shapes, output_dtypes, output_mask_shapes):
         self.layer = layer
         self.args = args
         self.kwargs = kwargs
-        self.auto_mask = auto_mask  # structure of SymbolicTensor|None fed as mask=, or None
+        # mask parameter -> the argument (structure of SymbolicTensor) whose masks it receives at run time
+        self.mask_routes = mask_routes
         multi = isinstance(output_shapes, list)
         self.multi_output = multi
         shapes = output_shapes if multi else [output_shapes]
@@ -98,7 +134,7 @@ class Node:
         self.outputs = [SymbolicTensor(s, d, self, i) for i, (s, d) in enumerate(zip(shapes, dtypes))]
         self.output_masks = [None if m is None else SymbolicTensor(m, "bool", self, i, is_mask=True)
                              for i, m in enumerate(output_mask_shapes)]
-        deps = flatten((args, kwargs)) + flatten(auto_mask)
+        deps = flatten((args, kwargs))
         self.parents: list[SymbolicTensor] = [t for t in deps if isinstance(t, SymbolicTensor)]
         # the common case — one tensor in, no keyword arguments — runs without structure walking
         self.simple = len(args) == 1 and isinstance(args[0], SymbolicTensor) and not kwargs
@@ -143,14 +179,15 @@ def symbolic_call(layer, *args, **kwargs):
                 f"{type(layer).__name__} '{layer.name}' was called on a mix of symbolic tensors and "
                 f"other values. Received: {t!r}. Wrap constants in a layer or pass them as arguments.")
     in_shapes = map_structure(lambda t: t.symbolic_shape, inputs)
-    incoming = _none_if_all_none(map_structure(lambda t: t.mask, inputs))
+    routes, first = mask_routing(layer, args, kwargs)
+    incoming = _none_if_all_none(map_structure(lambda t: t.mask, first))
     explicit = kwargs.get("mask")
     if explicit is not None:
-        mask_struct, auto = explicit, None
-    elif call_flags(layer)[0]:
-        mask_struct = auto = incoming
+        mask_struct = explicit
+    elif "mask" in routes:
+        mask_struct = _none_if_all_none(map_structure(lambda t: t.mask, routes["mask"]))
     else:
-        mask_struct, auto = incoming, None
+        mask_struct = incoming  # the output mask still follows the first argument's (Keras's previous_mask)
     _LOCAL.call = (layer, inputs)
     try:
         if not layer.built:
@@ -165,7 +202,9 @@ def symbolic_call(layer, *args, **kwargs):
         warnings.warn(MASK_DROP_WARNING.format(name=layer.name, cls=type(layer).__name__), GlassnetWarning,
                       stacklevel=3)
     out_dtypes = _output_dtypes(layer, inputs, out_shapes)
-    node = Node(layer, args, kwargs, auto, out_shapes, out_dtypes, out_mask_shapes)
+    routes = {k: v for k, v in routes.items()
+              if any(t.mask is not None for t in flatten(v) if isinstance(t, SymbolicTensor))}
+    node = Node(layer, args, kwargs, routes, out_shapes, out_dtypes, out_mask_shapes)
     return node.output_structure()
 
 

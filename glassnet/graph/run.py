@@ -59,16 +59,21 @@ def run_nodes(nodes: list[Node], values: dict, masks: dict, training) -> None:
 
 
 def _run_general(node, layer, values, masks, training):
-    """A node with several inputs or keyword arguments: substitute values into its call structure."""
+    """A node with several inputs or keyword arguments: substitute values into its call structure and route
+    the masks of its tensor arguments as ``mask_routing`` decided when the node was recorded."""
     args = _substitute(node.args, values)
     kwargs = _substitute(node.kwargs, values) if node.kwargs else {}
+
+    def masks_of(structure):
+        found = map_structure(lambda t: masks.get(id(t)) if isinstance(t, SymbolicTensor) else None, structure)
+        return None if all(m is None for m in flatten(found)) else found
+    for name, structure in node.mask_routes.items():
+        kwargs[name] = masks_of(structure)
     if "mask" in kwargs:
         in_mask = kwargs["mask"]
     else:
-        in_mask = map_structure(lambda t: masks.get(id(t)), node.args[0])
-        if all(m is None for m in flatten(in_mask)):
-            in_mask = None
-        if node.accepts_mask or node.returns_masks:
+        in_mask = masks_of(node.args[0])  # the first argument's masks decide the output mask
+        if node.returns_masks:
             kwargs["mask"] = in_mask
     if "training" not in kwargs:
         kwargs["training"] = training

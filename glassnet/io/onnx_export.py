@@ -29,6 +29,15 @@ def _layer_nodes(model):
     return [n for n in model.graph_nodes() if not isinstance(n.layer, InputLayer)]
 
 
+def _refused_layer(model) -> tuple[str, str] | None:
+    """A layer that says it cannot be exported (class attribute ``onnx_unsupported``: the reason)."""
+    for node in _layer_nodes(model):
+        reason = getattr(node.layer, "onnx_unsupported", None)
+        if reason:
+            return node.layer.name, reason
+    return None
+
+
 def _recurrent_with_mask(model) -> str | None:
     for node in _layer_nodes(model):
         if isinstance(node.layer, (RNNBase, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
@@ -88,6 +97,9 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
         import onnx, onnxscript  # noqa: F401, E401 - optional extra (glassnet[onnx]); torch's exporter needs them
     except ImportError as exc:
         raise ImportError("ONNX export needs onnx and onnxscript: pip install 'glassnet[onnx]'") from exc
+    refused = _refused_layer(model)
+    if refused is not None:
+        raise GlassnetError(f"Model '{model.name}' cannot be exported to ONNX: layer '{refused[0]}' {refused[1]}")
     masked = _recurrent_with_mask(model)
     if masked is not None:
         raise GlassnetError(

@@ -66,7 +66,7 @@ class InputLayer(Layer):
     def output(self) -> SymbolicTensor:
         """The symbolic tensor this layer feeds into a graph (one per InputLayer)."""
         if not self._inbound_nodes:
-            Node(self, (), {}, None, self.symbolic_shape, self.input_dtype, None)
+            Node(self, (), {}, {}, self.symbolic_shape, self.input_dtype, None)
         return self._inbound_nodes[0].outputs[0]
 
 
