@@ -39,7 +39,28 @@ def _nested(keras):
     return keras.Model(inp, L.Dense(2)(inner(inp)))
 
 
+def _out_of_graph_order(keras):
+    """Layers created in another order than Keras's graph walk visits them: a short branch first in a
+    Concatenate, a longer one second (Keras orders layers by depth, then first seen)."""
+    L = keras.layers
+    deep_2, deep_1, short = L.Dense(3), L.Dense(8), L.Dense(3)   # created in this order
+    x = keras.Input((5,))
+    return keras.Model(x, L.Concatenate()([short(x), deep_2(deep_1(x))]))
+
+
+def _nested_functional_outputs(keras):
+    """A nested functional model whose output is also a model output (Keras numbers its nodes from 1 there)."""
+    L = keras.layers
+    i = keras.Input((6,))
+    inner = keras.Model(i, L.Dense(4, activation="tanh")(L.BatchNormalization()(L.Dense(5)(i))), name="inner_f")
+    x = keras.Input((6,))
+    h = inner(x)
+    return keras.Model(x, [h, L.Dense(2)(h)])
+
+
 MODELS = {
+    "out_of_graph_order": _out_of_graph_order,
+    "nested_functional_outputs": _nested_functional_outputs,
     "dense_mlp": lambda k: _seq(k, (12,), lambda L: L.Dense(16, activation="relu"), lambda L: L.Dropout(0.2),
                                 lambda L: L.Dense(3, activation="softmax")),
     "cnn_strided_dilated": lambda k: _seq(k, (16, 16, 3), lambda L: L.Conv2D(8, 3, strides=2, padding="same"),
@@ -154,7 +175,8 @@ def test_keras_file_loads_and_saves_back(keras, name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["lstm_stack", "two_inputs_two_outputs_shared", "bidirectional", "cnn_grouped",
-                                  "embedding_mask_right", "nested_model"])
+                                  "embedding_mask_right", "nested_model", "out_of_graph_order",
+                                  "nested_functional_outputs"])
 def test_legacy_h5_both_ways(keras, name, tmp_path):
     _both_ways(keras, name, np.random.default_rng(1), str(tmp_path / f"{name}.h5"), str(tmp_path / "back.h5"),
                {"compile": False})
@@ -282,3 +304,19 @@ def test_unknown_training_config_loads_uncompiled_with_a_warning(tmp_path):
                                                 r"cannot be restored \(glassnet has no optimizer 'Lookahead'\)"):
         loaded = gn.load_model(tmp_path / "odd.keras")
     assert not loaded.compiled and loaded.count_params() == 8
+
+
+def test_layer_order_is_keras_graph_order(keras):
+    """model.layers (and so the weight paths of .keras files) follow Keras's graph walk, not creation order."""
+    km = _out_of_graph_order(keras)
+    L = layers
+    deep_2, deep_1, short = L.Dense(3), L.Dense(8), L.Dense(3)
+    x = gn.Input((5,))
+    gm = gn.Model(x, L.Concatenate()([short(x), deep_2(deep_1(x))]))
+    assert [tuple(l.kernel.shape) if hasattr(l, "kernel") else type(l).__name__ for l in gm.layers] == \
+           [tuple(l.kernel.shape) if hasattr(l, "kernel") else type(l).__name__.replace("Functional", "") for l in km.layers]
+
+
+def test_bidirectional_config_always_names_its_backward_layer():
+    cfg = layers.Bidirectional(layers.LSTM(3)).get_config()
+    assert cfg["backward_layer"]["class_name"] == "LSTM" and cfg["backward_layer"]["config"]["go_backwards"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..structure import flatten, map_structure
 from .node import Node, SymbolicTensor
 
-__all__ = ["topological_nodes", "run_nodes"]
+__all__ = ["topological_nodes", "run_nodes", "keras_order"]
 
 
 def topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:
@@ -80,3 +80,52 @@ def _run_general(node, layer, values, masks, training):
     if node.returns_masks:
         return layer.call_with_masks(*args, **kwargs)
     return layer(*args, **kwargs), layer.compute_mask(args[0], in_mask)
+
+
+def keras_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list:
+    """The graph's layers in Keras's order (``keras.src.ops.function.map_graph``), which is the order of a
+    functional model's ``layers``, of its config and of the weights in Keras's files: a depth-first walk from
+    the outputs numbers each layer when first seen; each node's depth is its longest distance to an output;
+    layers come deepest first, ties by their first-seen number."""
+    first_seen: dict[int, int] = {}
+    layers: dict[int, object] = {}
+    post: list[Node] = []
+    finished: set[int] = set()
+    for out in outputs:
+        if out.node is None or id(out.node) in finished:
+            continue
+        stack = [(out.node, None)]
+        while stack:
+            node, it = stack.pop()
+            if it is None:
+                if id(node) in finished:
+                    continue
+                layers.setdefault(id(node.layer), node.layer)
+                first_seen.setdefault(id(node.layer), len(first_seen))
+                it = iter(node.parents if node.parents else ())
+            for parent in it:
+                if parent.node is not None and id(parent.node) not in finished:
+                    stack.append((node, it))
+                    stack.append((parent.node, None))
+                    break
+            else:
+                finished.add(id(node))
+                post.append(node)
+    in_graph = {id(n) for n in post}
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(post):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parents:
+            p = parent.node
+            if p is not None and id(p) in in_graph:
+                node_depth[id(p)] = max(depth + 1, node_depth.get(id(p), 0))
+    for t in inputs:  # an input no output depends on still belongs to the model
+        if t.node is not None and id(t.node.layer) not in layer_depth:
+            layers[id(t.node.layer)] = t.node.layer
+            layer_depth[id(t.node.layer)] = 0
+            first_seen[id(t.node.layer)] = -1
+    order = sorted(layer_depth, key=lambda k: (-layer_depth[k], first_seen[k]))
+    return [layers[k] for k in order]

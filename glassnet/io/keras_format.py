@@ -231,6 +231,11 @@ def _decode(names) -> list[str]:
     return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.asarray(names).ravel()]
 
 
+def _legacy_weights(layer) -> list:
+    """A layer's weights as Keras's legacy .h5 lists them: trainable ones, then non-trainable ones."""
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
 def _load_legacy_weights(model, group, path: str) -> None:
     """By layer order, as Keras does: layers with weights in the model ↔ saved layers with weight names."""
     saved = []
@@ -247,10 +252,11 @@ def _load_legacy_weights(model, group, path: str) -> None:
                               f"the model has {len(targets)} layers with weights.")
     values = []
     for (name, g, names), layer in zip(saved, targets):
-        if len(names) != len(layer.weights):
+        weights = _legacy_weights(layer)
+        if len(names) != len(weights):
             raise FileFormatError(f"{path}: layer '{name}' has {len(names)} weights in the file; "
-                                  f"'{layer.name}' expects {len(layer.weights)}.")
-        for wname, w in zip(names, layer.weights):
+                                  f"'{layer.name}' expects {len(weights)}.")
+        for wname, w in zip(names, weights):
             key = f"{name}/{wname}"
             ds = dataset(g, wname, path, "weight")
             if tuple(ds.shape) != tuple(w.shape):
@@ -275,9 +281,10 @@ def save_legacy_h5(model, path: str) -> None:
         mw.attrs["layer_names"] = np.array([l.name.encode() for l in model.layers])
         for layer in model.layers:
             g = mw.create_group(layer.name)
-            names = [f"{layer.name}/vars_{i}" for i in range(len(layer.weights))]
+            weights = _legacy_weights(layer)
+            names = [f"{layer.name}/vars_{i}" for i in range(len(weights))]
             g.attrs["weight_names"] = np.array([n.encode() for n in names]) if names else np.zeros((0,))
-            for n, w in zip(names, layer.weights):
+            for n, w in zip(names, weights):
                 g.create_dataset(n, data=w.detach().cpu().numpy())
         mw.create_group("top_level_model_weights").attrs["weight_names"] = np.zeros((0,))
     with atomic_write(path) as out:

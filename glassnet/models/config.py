@@ -31,32 +31,43 @@ def layer_paths(layers) -> dict:
     return out
 
 
-def _history(t: SymbolicTensor) -> list:
-    return [t.node.layer.name, t.node.layer._inbound_nodes.index(t.node), t.index]
-
-
-def _encode(x):
-    if isinstance(x, SymbolicTensor):
-        return {"class_name": "__keras_tensor__",
-                "config": {"shape": list(x.shape), "dtype": x.dtype, "keras_history": _history(x)}}
-    if isinstance(x, (list, tuple)):
-        return [_encode(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _encode(v) for k, v in x.items()}
-    return x
+def _is_functional(layer) -> bool:
+    return getattr(layer, "keras_class_name", None) == "Functional"
 
 
 def functional_config(model) -> dict[str, Any]:
+    """Keras 3's functional config. A node is numbered among the layer's nodes that belong to this model (a
+    layer shared with another model keeps its own numbering here); in ``input_layers`` and ``output_layers``
+    a nested functional model's nodes count from 1, as Keras numbers them (Functional.get_config)."""
     nodes = set(model.graph_nodes())
+
+    def index(node) -> int:
+        own = [n for n in node.layer._inbound_nodes if n in nodes]
+        return own.index(node)
+
+    def history(t: SymbolicTensor, top_level: bool = False) -> list:
+        offset = 1 if top_level and _is_functional(t.node.layer) else 0
+        return [t.node.layer.name, index(t.node) + offset, t.index]
+
+    def encode(x):
+        if isinstance(x, SymbolicTensor):
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(x.shape), "dtype": x.dtype, "keras_history": history(x)}}
+        if isinstance(x, (list, tuple)):
+            return [encode(v) for v in x]
+        if isinstance(x, dict):
+            return {k: encode(v) for k, v in x.items()}
+        return x
+
     entries = []
     for layer in model.layers:
         entry = registry.serialize(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-            {"args": _encode(list(n.args)), "kwargs": _encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
+            {"args": encode(list(n.args)), "kwargs": encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
         entries.append(entry)
-    ins = [_history(t) for t in model.inputs]
-    outs = [_history(t) for t in model.outputs]
+    ins = [history(t, top_level=True) for t in model.inputs]
+    outs = [history(t, top_level=True) for t in model.outputs]
     return {"name": model.name, "trainable": model.trainable, "layers": entries,
             "input_layers": ins[0] if len(ins) == 1 else ins,
             "output_layers": outs[0] if len(outs) == 1 else outs}
@@ -176,8 +187,14 @@ def functional_from_config(cls, config: dict):
 
     def pick(refs):
         refs = refs if refs and isinstance(refs[0], list) else [refs]
+        picked = []
         try:
-            return [outputs[n][i][j] for n, i, j in refs]
+            for n, i, j in refs:
+                i -= 1 if _is_functional(created[n]) else 0  # Keras numbers a nested Functional's nodes from 1 here
+                if i < 0:
+                    raise IndexError(i)
+                picked.append(outputs[n][i][j])
+            return picked
         except (KeyError, IndexError, ValueError, TypeError) as exc:
             raise ConfigError(f"The model's input_layers/output_layers refer to missing tensors: "
                               f"{str(refs)[:200]}") from exc

@@ -16,7 +16,7 @@ import torch
 from .. import analysis, io
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
-from ..graph import Node, SymbolicTensor, run_nodes, topological_nodes
+from ..graph import Node, SymbolicTensor, keras_order, run_nodes, topological_nodes
 from ..layers import registry
 from ..layers.base import Layer, tracing, unique_name
 from ..layers.input_layer import InputLayer
@@ -79,8 +79,7 @@ class Model(Layer):
                     f"The outputs of model '{self.name}' depend on Input '{n.layer.name}', which is not among "
                     "the model's inputs. Pass every Input the outputs need in Model(inputs=...).")
         seen: dict[str, Layer] = {}
-        for n in nodes:
-            layer = n.layer
+        for layer in keras_order(self._inputs, self._outputs):  # model.layers in Keras's order
             if layer.name in seen and seen[layer.name] is not layer:
                 raise ConfigError(
                     f"Model '{self.name}' has two different layers named '{layer.name}'. "
