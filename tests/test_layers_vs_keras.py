@@ -2,6 +2,7 @@
 same random weights and inputs; shapes, parameter counts, outputs and gradients must agree."""
 import numpy as np
 import pytest
+import torch
 
 import glassnet as gn
 from glassnet import layers
@@ -36,3 +37,30 @@ def test_training_mode_matches_keras(keras, name):
     # the moving statistics were updated the same way
     for a, b in zip(g.get_weights(), k.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _avg_pool_same_tf(x, pool, stride):
+    """TensorFlow's and JAX's "same" average pooling in NumPy: windows are cut at the border and average
+    only the real elements (padding sits after the data when it is odd)."""
+    n, h, w, c = x.shape
+    oh, ow = -(-h // stride[0]), -(-w // stride[1])
+    pad_h = max((oh - 1) * stride[0] + pool[0] - h, 0)
+    pad_w = max((ow - 1) * stride[1] + pool[1] - w, 0)
+    top, left = pad_h // 2, pad_w // 2
+    out = np.zeros((n, oh, ow, c), x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * stride[0] - top, j * stride[1] - left
+            rs, cs = slice(max(r0, 0), min(r0 + pool[0], h)), slice(max(c0, 0), min(c0 + pool[1], w))
+            out[:, i, j] = x[:, rs, cs].mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("pool,stride,shape", [((2, 2), (2, 2), (7, 6)), ((3, 3), (2, 2), (8, 8)),
+                                               ((3, 2), (1, 2), (5, 7))])
+def test_same_average_pooling_averages_real_elements_as_tensorflow_and_jax(pool, stride, shape):
+    """glassnet keeps the TensorFlow/JAX rule for asymmetric "same" padding (Keras's torch backend replicates
+    the edge instead); files saved by most Keras users expect this rule."""
+    x = np.random.default_rng(0).standard_normal((2, *shape, 3)).astype(np.float32)
+    out = layers.AveragePooling2D(pool, stride, padding="same")(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(out, _avg_pool_same_tf(x, pool, stride), rtol=1e-6, atol=1e-6)
