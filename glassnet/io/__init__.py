@@ -29,7 +29,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
             return keras_format.load_legacy_h5(path, custom_objects, safe_mode, compile)
         if not zipfile.is_zipfile(path):
             raise FileFormatError(f"{path}: not a model file (neither a zip archive nor HDF5).")
-        with glassnet_format._open_zip(path) as z:
+        with glassnet_format.open_zip(path) as z:
             names = set(z.namelist())
         if "model.safetensors" in names:
             return glassnet_format.load_model(path, custom_objects, compile, safe_mode)

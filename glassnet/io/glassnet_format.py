@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from contextlib import contextmanager
 
@@ -18,7 +19,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ..errors import FileFormatError
+from ..errors import FileFormatError, GlassnetWarning
 from ..layers import registry
 from ..version import __version__
 from .building import build_model
@@ -28,8 +29,9 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights", "atomic_w
 
 
 
-MAX_MEMBER_BYTES = 4 << 30  # refuse archive members that claim more than 4 GiB uncompressed
-MAX_JSON_BYTES = 64 << 20
+MAX_MEMBER_BYTES = 4 << 30  # no archive member is read past 4 GiB, whatever the model
+MAX_JSON_BYTES = 16 << 20    # a config of 100,000 layers is a few megabytes
+MAX_JSON_CONTAINERS = 2_000_000  # lists and objects in one JSON member (each costs ~100 bytes once parsed)
 
 
 def _umask_at_import() -> int:
@@ -52,17 +54,50 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+_TMP_PREFIX = ".tmp-"
+
+
+def _remove_stale_temporaries(folder: str, basename: str) -> None:
+    """Temporaries of ``basename`` left by a process that no longer runs (killed mid-save) are removed
+    by the next save of the same file: their names carry the writer's pid."""
+    suffix = "-" + basename
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(_TMP_PREFIX) and name.endswith(suffix)):
+            continue
+        pid = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its writer is alive: not stale
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
 @contextmanager
 def atomic_write(path: str):
     """Yield a binary file object; on success it replaces ``path`` atomically (fsync, rename).
 
     The file gets the permissions a plain ``open(path, "wb")`` would give it (the temporary file
-    behind it is created private).
+    behind it is created private). The temporary is named ``.tmp-<pid>-…-<name>``; a save removes the
+    temporaries of the same name whose process is gone (a writer killed mid-save leaves nothing behind
+    for long).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=folder)
+    _remove_stale_temporaries(folder, os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix="-" + os.path.basename(path), dir=folder)
     try:
         if hasattr(os, "fchmod"):  # POSIX
             os.fchmod(fd, _file_mode())
@@ -119,12 +154,15 @@ def save_model(model, path, training_state: bool = False) -> None:
 
 
 def _read_member(z: zipfile.ZipFile, name: str, path: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """A member's bytes, never more than ``limit`` of them (whatever the zip's headers claim)."""
     try:
         info = z.getinfo(name)
     except KeyError:
         raise FileFormatError(f"{path}: the archive has no '{name}'.") from None
+    limit = min(limit, MAX_MEMBER_BYTES)
     if info.file_size > limit:
-        raise FileFormatError(f"{path}: '{name}' claims {info.file_size} bytes, more than the {limit} allowed.")
+        raise FileFormatError(f"{path}: '{name}' claims {info.file_size:,} bytes, more than the {limit:,} this "
+                              "model can need.")
     try:
         with z.open(info) as f:
             data = f.read(limit + 1)
@@ -133,46 +171,86 @@ def _read_member(z: zipfile.ZipFile, name: str, path: str, limit: int = MAX_MEMB
     except Exception as exc:  # zlib/bz2/lzma errors from damaged compressed members
         raise FileFormatError(f"{path}: '{name}' is damaged ({type(exc).__name__}: {exc}).") from exc
     if len(data) > limit:
-        raise FileFormatError(f"{path}: '{name}' is larger than the {limit} bytes allowed.")
+        raise FileFormatError(f"{path}: '{name}' holds more than the {limit:,} bytes this model can need.")
     return data
 
 
-def _open_zip(path: str) -> zipfile.ZipFile:
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The archive, refused when two members share a name (a scanner and a loader could see different files)."""
     try:
-        return zipfile.ZipFile(path)
+        z = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FileFormatError(f"{path}: not a glassnet file (not a valid zip archive: {exc}).") from exc
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileFormatError(f"{path}: not a valid zip archive ({exc}).") from exc
+    names = [i.filename for i in z.infolist()]
+    if len(names) != len(set(names)):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        z.close()
+        raise FileFormatError(f"{path}: the archive holds several members named {dup}; refused.")
+    return z
 
 
 def _json(z, name, path):
     raw = _read_member(z, name, path, MAX_JSON_BYTES)
+    return parse_json(raw, name, path)
+
+
+def parse_json(raw: bytes, name: str, path: str):
+    """JSON from an archive, after a bound on how many containers it holds (parsing allocates each)."""
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers > MAX_JSON_CONTAINERS:
+        raise FileFormatError(f"{path}: '{name}' holds {containers:,} lists and objects, more than any model "
+                              f"config ({MAX_JSON_CONTAINERS:,}); refused.")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FileFormatError(f"{path}: '{name}' is not valid JSON ({exc}).") from exc
 
 
-def _tensors(z, name, path) -> dict[str, torch.Tensor]:
-    raw = _read_member(z, name, path)
+def _tensors(z, name, path, limit: int = MAX_MEMBER_BYTES) -> dict[str, torch.Tensor]:
+    raw = _read_member(z, name, path, limit)
     try:
         return st_load(raw)
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise FileFormatError(f"{path}: '{name}' is not a valid safetensors file ({exc}).") from exc
 
 
+def weights_bytes(model) -> int:
+    return sum(w.numel() * w.element_size() for w in model.weights)
+
+
+def safetensors_limit(model, factor: int = 1) -> int:
+    """The most bytes a safetensors member of ``model``'s weights (times ``factor``) can take: the data,
+    plus a JSON header of a few hundred bytes per tensor."""
+    return factor * weights_bytes(model) + 4096 * (len(model.weights) * factor + 8) + (1 << 16)
+
+
+def check_tensor_value(key: str, value: torch.Tensor, target: torch.Tensor, path: str) -> None:
+    """A stored weight must have the target's shape and a real float dtype; another float width is converted,
+    with a note (never silently), anything else (integers, booleans, complex numbers) is refused."""
+    if tuple(value.shape) != tuple(target.shape):
+        raise FileFormatError(f"{path}: weight '{key}' has shape {tuple(value.shape)}, the model expects "
+                              f"{tuple(target.shape)}.")
+    if value.dtype == target.dtype:
+        return
+    if not value.is_floating_point() or value.is_complex():
+        raise FileFormatError(f"{path}: weight '{key}' is stored as {value.dtype}, not as a float; the model "
+                              f"expects {target.dtype}.")
+    change = "widened" if value.element_size() < target.element_size() else "rounded"
+    warnings.warn(f"{path}: weight '{key}' is stored as {value.dtype} and is {change} to the model's "
+                  f"{target.dtype}.", GlassnetWarning, stacklevel=4)
+
+
 def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
-    """Check every weight first (names, shapes), then copy: a mismatch never half-loads the model."""
+    """Check every weight first (names, shapes, dtypes), then copy: a mismatch never half-loads the model."""
     expected = weight_paths(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
     for k in expected:
-        v = tensors[k]
-        if tuple(v.shape) != tuple(expected[k].shape):
-            raise FileFormatError(f"{path}: weight '{k}' has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}.")
+        check_tensor_value(k, tensors[k], expected[k], path)
     with torch.no_grad():
         for k, v in tensors.items():
             expected[k].copy_(v)
@@ -181,12 +259,12 @@ def _assign(model, tensors: dict[str, torch.Tensor], path: str) -> None:
 def load_model(path, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True):
     """Read a model saved by ``model.save``: architecture and weights (no code is executed)."""
     path = os.fspath(path)
-    with _open_zip(path) as z:
+    with open_zip(path) as z:
         config = _json(z, "config.json", path)
         if not isinstance(config, dict):
             raise FileFormatError(f"{path}: config.json is not a model config.")
         model = build_model(config, path, os.path.getsize(path), custom_objects, safe_mode)
-        _assign(model, _tensors(z, "model.safetensors", path), path)
+        _assign(model, _tensors(z, "model.safetensors", path, safetensors_limit(model)), path)
     return model
 
 
@@ -199,11 +277,15 @@ def save_weights(model, path) -> None:
 def load_weights(model, path) -> None:
     path = os.fspath(path)
     if zipfile.is_zipfile(path):
-        with _open_zip(path) as z:
-            _assign(model, _tensors(z, "model.safetensors", path), path)
+        with open_zip(path) as z:
+            _assign(model, _tensors(z, "model.safetensors", path, safetensors_limit(model)), path)
         return
+    limit = safetensors_limit(model)
+    if os.path.getsize(path) > limit:
+        raise FileFormatError(f"{path}: {os.path.getsize(path):,} bytes, more than this model's weights can take "
+                              f"({limit:,}).")
     with open(path, "rb") as f:
-        raw = f.read(MAX_MEMBER_BYTES + 1)
+        raw = f.read(limit + 1)
     try:
         tensors = st_load(raw)
     except Exception as exc:
@@ -211,27 +293,97 @@ def load_weights(model, path) -> None:
     _assign(model, tensors, path)
 
 
-def restore_training_state(model, path) -> int:
-    """Load weights, optimizer state and RNG state from a checkpoint; return the epoch to resume at."""
-    path = os.fspath(path)
-    with _open_zip(path) as z:
-        _assign(model, _tensors(z, "model.safetensors", path), path)
-        tensors = _tensors(z, "training.safetensors", path)
-        meta = _json(z, "training.json", path)
+def _check_training_state(model, tensors: dict, meta, path: str):
+    """Every part of a checkpoint's training state checked against the model and its optimizer before
+    anything is assigned: the epoch, the optimizer's class, groups and per-parameter state, the RNG state.
+    Returns ``(epoch, optimizer state dict or None, rng tensor or None)``."""
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{path}: training.json is not an object.")
+    epoch = meta.get("epoch", 0)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= 10**9:
+        raise FileFormatError(f"{path}: training.json gives epoch {epoch!r}; expected a non-negative integer.")
+    rng = tensors.get("rng/torch")
+    if rng is not None:
+        current = torch.get_rng_state()
+        if rng.dtype != current.dtype or tuple(rng.shape) != tuple(current.shape):
+            raise FileFormatError(f"{path}: the stored random-generator state has dtype {rng.dtype} and shape "
+                                  f"{tuple(rng.shape)}; torch's is {current.dtype} {tuple(current.shape)}.")
     opt_meta = meta.get("optimizer")
-    if opt_meta is not None and model.optimizer is not None:
-        state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer/"):
-                _, idx, name = key.split("/", 2)
-                state.setdefault(int(idx), {})[name] = value
-        for key, value in opt_meta.get("scalars", {}).items():
-            idx, name = key.split("/", 1)
-            state.setdefault(int(idx), {})[name] = value
+    optimizer = model.optimizer
+    if opt_meta is None or optimizer is None:
+        return epoch, None, rng
+    if not isinstance(opt_meta, dict) or not isinstance(opt_meta.get("param_groups"), list):
+        raise FileFormatError(f"{path}: training.json's optimizer entry has no list of param_groups.")
+    if opt_meta.get("class") != type(optimizer).__name__:
+        raise FileFormatError(f"{path}: the checkpoint's optimizer is {opt_meta.get('class')!r}; this model was "
+                              f"compiled with {type(optimizer).__name__}. Compile it with the same optimizer to resume.")
+    mine = optimizer.state_dict()["param_groups"]
+    groups = opt_meta["param_groups"]
+    if len(groups) != len(mine) or any(not isinstance(g, dict) or not isinstance(g.get("params"), list)
+                                       or len(g["params"]) != len(m["params"]) for g, m in zip(groups, mine)):
+        raise FileFormatError(f"{path}: the checkpoint's optimizer groups do not match this model's parameters.")
+    for g, m in zip(groups, mine):
+        for key, value in g.items():
+            if key != "params" and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                        or value in (float("inf"), float("-inf")):
+                    raise FileFormatError(f"{path}: optimizer setting {key}={value!r} is not a finite number.")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state: dict = {}
+    for key, value in tensors.items():
+        if not key.startswith("optimizer/"):
+            continue
+        parts = key.split("/", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) >= len(params):
+            raise FileFormatError(f"{path}: optimizer state '{key}' names no parameter of this model.")
+        p = params[int(parts[1])]
+        if not value.is_floating_point() and value.dtype not in (torch.int64, torch.int32):
+            raise FileFormatError(f"{path}: optimizer state '{key}' has dtype {value.dtype}.")
+        if value.numel() != 1 and tuple(value.shape) != tuple(p.shape):
+            raise FileFormatError(f"{path}: optimizer state '{key}' has shape {tuple(value.shape)}; its parameter "
+                                  f"has {tuple(p.shape)}.")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise FileFormatError(f"{path}: optimizer state '{key}' holds NaN or infinite values.")
+        state.setdefault(int(parts[1]), {})[parts[2]] = value
+    scalars = opt_meta.get("scalars", {})
+    if not isinstance(scalars, dict):
+        raise FileFormatError(f"{path}: training.json's optimizer scalars are not an object.")
+    for key, value in scalars.items():
+        idx, _, name = str(key).partition("/")
+        if not idx.isdigit() or int(idx) >= len(params) or not name:
+            raise FileFormatError(f"{path}: optimizer scalar '{key}' names no parameter of this model.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise FileFormatError(f"{path}: optimizer scalar '{key}' is {value!r}, not a number.")
+        state.setdefault(int(idx), {})[name] = value
+    return epoch, {"state": state, "param_groups": groups}, rng
+
+
+def restore_training_state(model, path) -> int:
+    """Load weights, optimizer state and RNG state from a checkpoint; return the epoch to resume at.
+
+    The whole checkpoint is read and checked first; nothing in the model or its optimizer changes unless
+    every part fits.
+    """
+    path = os.fspath(path)
+    with open_zip(path) as z:
+        weights = _tensors(z, "model.safetensors", path, safetensors_limit(model))
+        tensors = _tensors(z, "training.safetensors", path, safetensors_limit(model, factor=4))
+        meta = _json(z, "training.json", path)
+    expected = weight_paths(model)
+    missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+    if missing or extra:
+        raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
+    for k in expected:
+        check_tensor_value(k, weights[k], expected[k], path)
+    epoch, opt_state, rng = _check_training_state(model, tensors, meta, path)
+    if opt_state is not None:
+        backup = model.optimizer.state_dict()
         try:
-            model.optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
-        except (ValueError, KeyError) as exc:
+            model.optimizer.load_state_dict(opt_state)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            model.optimizer.load_state_dict(backup)
             raise FileFormatError(f"{path}: the optimizer state does not fit this model's optimizer ({exc}).") from exc
-    if "rng/torch" in tensors:
-        torch.set_rng_state(tensors["rng/torch"])
-    return int(meta.get("epoch", 0))
+    _assign(model, weights, path)
+    if rng is not None:
+        torch.set_rng_state(rng)
+    return epoch

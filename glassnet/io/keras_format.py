@@ -24,7 +24,8 @@ from ..layers import registry
 from ..version import __version__
 from ._hdf5_guard import H5Errors, dataset, h5py, open_h5, read_dataset, safe_attr
 from .building import build_model
-from .glassnet_format import MAX_JSON_BYTES, MAX_MEMBER_BYTES, _open_zip, _read_member, atomic_write
+from .glassnet_format import (MAX_JSON_BYTES, _read_member, atomic_write, check_tensor_value, open_zip, parse_json,
+                              weights_bytes)
 from .paths import object_paths, weight_paths
 
 __all__ = ["load_keras", "save_keras", "load_legacy_h5", "save_legacy_h5", "load_weights_h5", "save_weights_h5",
@@ -53,6 +54,8 @@ def _read_paths(f, model, path: str) -> dict[str, np.ndarray]:
     except Exception as exc:
         raise FileFormatError(f"{path}: the weights file is damaged ({type(exc).__name__}: {exc}).") from exc
     missing = [k for k in expected if k not in found]
+    for key in missing:  # visititems does not follow links: one on the way is the real problem
+        dataset(f, key, path, "weight")
     extra = sorted(found - set(expected))
     if missing or extra:
         raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
@@ -65,10 +68,15 @@ def _read_paths(f, model, path: str) -> dict[str, np.ndarray]:
     return values
 
 
-def _assign(model, values: dict[str, np.ndarray]) -> None:
+def _assign(model, values: dict[str, np.ndarray], path: str) -> None:
+    """Check every value's shape and dtype first, then copy (nothing half-loads)."""
+    expected = weight_paths(model)
+    tensors = {key: torch.from_numpy(np.ascontiguousarray(values[key])) for key in expected}
+    for key, tensor in expected.items():
+        check_tensor_value(key, tensors[key], tensor, path)
     with torch.no_grad():
-        for key, tensor in weight_paths(model).items():
-            tensor.copy_(torch.as_tensor(values[key], dtype=tensor.dtype))
+        for key, tensor in expected.items():
+            tensor.copy_(tensors[key])
 
 
 def _write_paths(f, model) -> None:
@@ -90,7 +98,7 @@ def load_weights_h5(model, path: str) -> None:
         if "model_weights" in f or "layer_names" in f.attrs:
             _load_legacy_weights(model, f["model_weights"] if "model_weights" in f else f, path)
             return
-        _assign(model, _read_paths(f, model, path))
+        _assign(model, _read_paths(f, model, path), path)
 
 
 def save_weights_h5(model, path: str) -> None:
@@ -105,27 +113,29 @@ def save_weights_h5(model, path: str) -> None:
 
 # ---------------------------------------------------------------------- .keras
 def load_keras(path: str, custom_objects=None, safe_mode: bool = True, compile: bool = True):
-    with _open_zip(path) as z:
+    with open_zip(path) as z:
         names = set(z.namelist())
         if "config.json" not in names:
             raise FileFormatError(f"{path}: not a .keras file (no config.json in the archive).")
-        raw = _read_member(z, "config.json", path, MAX_JSON_BYTES)
-        try:
-            config = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise FileFormatError(f"{path}: config.json is not valid JSON ({exc}).") from exc
+        config = parse_json(_read_member(z, "config.json", path, MAX_JSON_BYTES), "config.json", path)
         if not isinstance(config, dict) or config.get("class_name") not in ("Sequential", "Functional", "Model"):
             raise FileFormatError(f"{path}: config.json is not a Keras model config (class_name "
                                   f"{config.get('class_name') if isinstance(config, dict) else type(config).__name__!r}).")
         model = build_model(config, path, os.path.getsize(path), custom_objects, safe_mode)
         if "model.weights.h5" not in names:
             raise FileFormatError(f"{path}: the archive has no model.weights.h5.")
-        data = _read_member(z, "model.weights.h5", path, MAX_MEMBER_BYTES)
+        data = _read_member(z, "model.weights.h5", path, h5_limit(model))
     with H5Errors(path), open_h5(io.BytesIO(data), path) as f:
-        _assign(model, _read_paths(f, model, path))
+        _assign(model, _read_paths(f, model, path), path)
     if compile:
         _compile_from(model, config.get("compile_config"), path)
     return model
+
+
+def h5_limit(model) -> int:
+    """The most bytes ``model``'s weights can take in Keras's HDF5 layout: the data, plus the object headers,
+    heaps and B-trees of every group and dataset (a few KiB each)."""
+    return weights_bytes(model) + 8192 * (len(object_paths(model)) + len(weight_paths(model))) + (1 << 20)
 
 
 def keras_config(model, legacy: bool = False) -> dict:
@@ -187,14 +197,11 @@ def _attr_json(f, name: str, path: str):
     raw = safe_attr(f, name, path)
     if raw is None:
         return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    if not isinstance(raw, str) or len(raw) > MAX_JSON_BYTES:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    if not isinstance(raw, bytes) or len(raw) > MAX_JSON_BYTES:
         raise FileFormatError(f"{path}: the '{name}' attribute is not a JSON string of a sane size.")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise FileFormatError(f"{path}: the '{name}' attribute is not valid JSON ({exc}).") from exc
+    return parse_json(raw, f"the '{name}' attribute", path)
 
 
 def load_legacy_h5(path: str, custom_objects=None, safe_mode: bool = True, compile: bool = True):
@@ -262,10 +269,12 @@ def _load_legacy_weights(model, group, path: str) -> None:
             if tuple(ds.shape) != tuple(w.shape):
                 raise FileFormatError(f"{path}: weight '{key}' has shape {tuple(ds.shape)}, "
                                       f"layer '{layer.name}' expects {tuple(w.shape)}.")
-            values.append((w, read_dataset(ds, key, path)))
+            value = torch.from_numpy(np.ascontiguousarray(read_dataset(ds, key, path)))
+            check_tensor_value(key, value, w, path)
+            values.append((w, value))
     with torch.no_grad():
         for w, v in values:
-            w.copy_(torch.as_tensor(v, dtype=w.dtype))
+            w.copy_(v)
 
 
 def save_legacy_h5(model, path: str) -> None:

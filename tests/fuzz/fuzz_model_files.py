@@ -5,9 +5,11 @@ Short runs are part of the test suite (tests/fuzz/test_fuzz.py). A longer run:
 
     python tests/fuzz/fuzz_model_files.py --seconds 900
 
-Mutations: random byte flips, truncation, byte insertions and deletions on the raw file; and, on
-the JSON config inside, replacing, deleting or retyping values (huge sizes, negative numbers,
-wrong types, deep nesting, unknown classes).
+Mutations: random byte flips, truncation, byte insertions and deletions on the raw file; on the JSON
+config inside, replacing, deleting or retyping values (huge sizes, negative numbers, wrong types, deep
+nesting, unknown classes); and HDF5 and zip features a valid file may hold but a model file must not
+(tests/fuzz/hostile.py): external storage, virtual datasets, external and soft links, inflating and
+oversized chunks, duplicate zip members — each on a random container, weight and target.
 """
 from __future__ import annotations
 
@@ -25,8 +27,11 @@ import zipfile
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import glassnet as gn  # noqa: E402
 from glassnet import layers  # noqa: E402
+
+import hostile  # noqa: E402
 
 
 def seed_files(folder: str) -> list[str]:
@@ -115,15 +120,43 @@ def _alarm(signum, frame):
     raise Hang("loading took longer than the per-file limit")
 
 
-def check_one(path: str, data: bytes, folder: str, limit_s: int = 10) -> str:
-    """Load mutated bytes; return 'loaded' or 'refused'; raise anything else (a hang included)."""
-    target = os.path.join(folder, "mutant" + os.path.splitext(path)[1])
-    with open(target, "wb") as f:
-        f.write(data)
+def _hdf5_feature(folder: str, rng: random.Random) -> tuple[str, str]:
+    """A valid file with one hostile HDF5 or zip feature, chosen at random: (path, loader)."""
+    container = rng.choice(["weights", "keras", "legacy"])
+    sub = tempfile.mkdtemp(dir=folder)
+    kind = rng.randrange(7)
+    if kind == 0:
+        target = rng.choice([None, "/etc/passwd", "/proc/self/environ", "../" * rng.randint(1, 6) + "etc/hostname"])
+        path = hostile.external_storage(sub, container, target=target)
+    elif kind == 1:
+        path = hostile.virtual_dataset(sub, container, missing_source=rng.random() < 0.5)
+    elif kind == 2:
+        path = hostile.linked(sub, container, rng.choice(["external", "soft"]),
+                              whole_group=container == "legacy" and rng.random() < 0.5)
+    elif kind == 3:
+        path = hostile.chunk_bomb(sub, container, inflated_bytes=rng.choice([49, 4096, 1 << 20, 64 << 20]))
+    elif kind == 4:
+        path = hostile.oversized_chunk(sub, container)
+    elif kind == 5:
+        path = hostile.duplicate_member(sub, rng.choice(["keras", "glassnet"]))
+    else:
+        path = hostile.safetensors_zero_bomb(sub, inflated_bytes=rng.choice([1 << 20, 64 << 20]))
+    return path, "weights" if path.endswith(".weights.h5") else "model"
+
+
+def check_one(path: str, data: bytes | None, folder: str, limit_s: int = 10, loader: str = "model") -> str:
+    """Load mutated bytes (or the file at ``path`` when ``data`` is None); return 'loaded' or 'refused';
+    raise anything else (a hang included)."""
+    if data is None:
+        target = path
+    else:
+        target = os.path.join(folder, "mutant" + os.path.splitext(path)[1])
+        with open(target, "wb") as f:
+            f.write(data)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(limit_s)
     try:
-        model = gn.load_model(target)
+        model = hostile.load(target, loader)
     except gn.FileFormatError as exc:
         if isinstance(exc.__cause__, Hang):
             raise exc.__cause__
@@ -147,20 +180,24 @@ def run(seconds: float = 10.0, seed: int = 0, max_cases: int | None = None) -> d
         while time.time() - start < seconds and (max_cases is None or n < max_cases):
             path = rng.choice(seeds)
             data = originals[path]
-            if zipfile.is_zipfile(io.BytesIO(data)) and rng.random() < 0.5:
+            loader = "model"
+            if rng.random() < 0.15:
+                path, loader = _hdf5_feature(folder, rng)
+                mutant = None
+            elif zipfile.is_zipfile(io.BytesIO(data)) and rng.random() < 0.5:
                 mutant = _mutate_config_in_zip(data, rng)
             else:
                 mutant = _mutate_bytes(data, rng)
-            if os.environ.get("FUZZ_TRACE"):
+            if os.environ.get("FUZZ_TRACE") and mutant is not None:
                 with open(os.environ["FUZZ_TRACE"] + os.path.splitext(path)[1], "wb") as f:
                     f.write(mutant)
                 print(n, os.path.basename(path), file=sys.stderr, flush=True)
             try:
-                outcomes[check_one(path, mutant, folder)] += 1
+                outcomes[check_one(path, mutant, folder, loader=loader)] += 1
             except Exception as exc:
                 bad = os.path.join(os.getcwd(), "fuzz-failure" + os.path.splitext(path)[1])
                 with open(bad, "wb") as f:
-                    f.write(mutant)
+                    f.write(mutant if mutant is not None else open(path, "rb").read())
                 raise AssertionError(f"{type(exc).__name__} escaped for a mutant of {os.path.basename(path)} "
                                      f"(saved as {bad}): {exc}") from exc
             n += 1
@@ -173,4 +210,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    import warnings
+    warnings.simplefilter("ignore")  # loaders note converted dtypes; the run counts outcomes
     print(run(args.seconds, args.seed))
