@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checks, initializers
-from ..dims import fmt_shape, is_fixed
+from ..dims import BATCH, fmt_shape, is_fixed
 from ..errors import ConfigError, GlassnetWarning, ShapeError
 from ..formula import prod, sym
 from .base import Layer
@@ -245,7 +245,9 @@ class Softmax(Layer):
         return mask_shape
 
     def _check_mask(self, input_shape, mask_shape) -> None:
-        ok = len(mask_shape) <= len(input_shape) and all(
+        # a graph mask starts with the batch axis: fewer axes than the input would align it with another axis
+        batch_misplaced = len(mask_shape) < len(input_shape) and bool(mask_shape) and mask_shape[0] == BATCH
+        ok = not batch_misplaced and len(mask_shape) <= len(input_shape) and all(
             not (is_fixed(m) and is_fixed(i)) or m in (1, i) for m, i in zip(mask_shape[::-1], input_shape[::-1]))
         if not ok:
             raise ShapeError(self._error(
