@@ -415,7 +415,9 @@ class SpectralNormalization(Layer):
     from the stored ``vector_u`` to estimate the kernel's largest singular value ``σ``, then *overwrites*
     the kernel with ``kernel / σ`` and stores the new ``vector_u`` (no gradient flows through ``σ``);
     the wrapped layer then runs on the updated kernel. In inference it only runs the wrapped layer.
-    As in Keras, an all-zero kernel is left alone and a mask is dropped.
+    As in Keras, an all-zero kernel is left alone and a mask is dropped. Keras 3.15 also casts the output
+    to the input's dtype, which truncates a wrapped Embedding's vectors to integers; glassnet returns
+    the wrapped layer's output unchanged.
 
     Weights: ``vector_u (1, kernel.shape[-1])`` (non-trainable), then the wrapped layer's.
 
