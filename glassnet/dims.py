@@ -208,11 +208,13 @@ def conv_transpose_output_length(length: Dim, kernel: int, stride: int, padding:
     return as_dim((length - 1) * stride + before + after - k_eff + 2)
 
 
-def adaptive_bins(length: int, out: int) -> list[tuple[int, int]]:
+def adaptive_bins(length, out: int) -> list[tuple]:
     """The ``[start, end)`` windows of adaptive pooling: bin ``i`` is ``[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)``
     (torch's rule, which every Keras 3 backend follows); neighbouring bins share an element when
     ``out`` does not divide ``L``."""
-    return [((i * length) // out, -(-((i + 1) * length) // out)) for i in range(out)]
+    # the ceiling as (a + out - 1) // out: a traced (symbolic) length keeps non-negative integer division,
+    # which every exporter translates exactly
+    return [((i * length) // out, ((i + 1) * length + out - 1) // out) for i in range(out)]
 
 
 def adaptive_reads(length: Dim, out: int) -> Dim:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from .. import checks
 from ..dims import adaptive_bins, adaptive_reads, conv_output_length, fmt_dim, fmt_shape, is_fixed, product
 from ..errors import ShapeError
-from .base import Layer
+from .base import Layer, tracing
 from .cost import Cost, numel, per_sample
 from .conv import SPATIAL_NAMES, channels_first, channels_last, normalize_padding, pad_input, spatial_pads
 
@@ -259,10 +259,26 @@ class _AdaptivePooling(Layer):
         return tuple(out)
 
     def call(self, inputs):
+        if tracing():
+            return self._binned(inputs)
         x = channels_first(inputs, self.rank) if self.data_format == "channels_last" else inputs
         pool = (_ADAPTIVE_MAX if self.kind == "maximum" else _ADAPTIVE_AVG)[self.rank]
         y = pool(x, self.output_size)
         return channels_last(y, self.rank) if self.data_format == "channels_last" else y
+
+    def _binned(self, x):
+        """The same pooling one axis at a time (a box's mean or maximum is that of its rows'), bin by bin from
+        ``dims.adaptive_bins``: torch.export keeps the bins symbolic in the input size, where its trace of
+        torch's adaptive kernels would fix them at the example's size."""
+        reduce = torch.amax if self.kind == "maximum" else torch.mean
+        for axis, n in zip(self._spatial_axes(), self.output_size):
+            parts = []
+            for start, end in adaptive_bins(x.shape[axis], n):
+                index = [slice(None)] * x.ndim
+                index[axis] = slice(start, end)
+                parts.append(reduce(x[tuple(index)], dim=axis))
+            x = torch.stack(parts, dim=axis)
+        return x
 
     def _rf(self, lengths) -> tuple:
         """The widest bin and the step between bins per axis; ("global",) while a length is unknown."""
