@@ -481,3 +481,32 @@ def test_noise_arguments_are_checked():
         layers.AlphaDropout(1)
     with pytest.raises(gn.ConfigError, match=r"the `seed` argument must be an int or None\. Received: seed='a'"):
         layers.SpatialDropout1D(0.1, seed="a")
+
+
+# ---------------------------------------------------------------------- adaptive pooling bins
+@settings(max_examples=40, deadline=None)
+@given(length=st.integers(1, 13), bins=st.integers(1, 6), kind=st.sampled_from(["Average", "Max"]))
+def test_adaptive_pooling_bins_are_keras(keras, length, bins, kind):
+    """Bin i covers [⌊i·L/n⌋, ⌈(i+1)·L/n⌉), as Keras 3.15 pools on every backend, for L above and below n."""
+    name = f"Adaptive{kind}Pooling1D"
+    x = np.random.default_rng(length * 13 + bins).standard_normal((2, length, 3)).astype(np.float32)
+    ours = getattr(layers, name)(bins)(torch.tensor(x))
+    assert_close(ours, getattr(keras.layers, name)(bins)(torch.tensor(x)), name)
+    reduce = np.max if kind == "Max" else np.mean
+    starts_ends = gn.dims.adaptive_bins(length, bins)
+    assert starts_ends == [((i * length) // bins, math.ceil((i + 1) * length / bins)) for i in range(bins)]
+    expected = np.stack([reduce(x[:, s:e], axis=1) for s, e in starts_ends], axis=1)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_adaptive_pooling_traced_by_torch_export_keeps_any_size():
+    """Under torch.export (ONNX, torch.compile) the bins stay symbolic in the input size: one exported program
+    pools other sizes as torch's adaptive kernels do (sizes whose bins are all wider than one element, the
+    case torch.export traces and guards here; the ONNX tests run the others)."""
+    model = gn.Sequential([gn.Input((None, None, 2)), layers.AdaptiveMaxPooling2D((3, 2)),
+                           layers.AdaptiveAveragePooling2D((2, 2))])
+    dims = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO}
+    exported = torch.export.export(model, (torch.randn(2, 11, 13, 2),), dynamic_shapes=(dims,)).module()
+    for shape in [(2, 11, 13, 2), (3, 7, 5, 2), (2, 30, 17, 2), (1, 64, 9, 2)]:
+        x = torch.randn(shape)
+        torch.testing.assert_close(exported(x), model(x))

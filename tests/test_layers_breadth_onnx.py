@@ -86,3 +86,10 @@ def test_strided_same_transposed_convolution(tmp_path):
                            layers.Conv2DTranspose(2, 2, strides=3, padding="same", output_padding=1)])
     with pytest.warns(gn.GlassnetWarning, match=r"padding='same' with strides > 1.*exported fixed"):
         _check(model, tmp_path / "same.onnx", [[(2, 5, 6, 2)], [(4, 5, 6, 2)]], input_shape=(2, 5, 6, 2))
+
+
+def test_adaptive_pooling_from_fewer_elements_than_bins(tmp_path):
+    """Bins one element wide, and inputs shorter than the bins (elements repeat), from one exported graph."""
+    model = gn.Sequential([gn.Input((None, None, 2)), layers.AdaptiveAveragePooling2D((3, 2)),
+                           layers.AdaptiveMaxPooling2D((4, 4))])
+    _check(model, tmp_path / "small.onnx", [[(2, 2, 1, 2)], [(3, 9, 7, 2)], [(1, 1, 1, 2)]])

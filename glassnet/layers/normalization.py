@@ -347,9 +347,10 @@ class RMSNormalization(Layer):
         return inputs * rms * self.scale.reshape([inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim)])
 
     def cost(self, input_shape, output_shape):
-        _, shape = self._param_shape(input_shape)
+        axes, shape = self._param_shape(input_shape)
         n = sym("n")
         return Cost(params=n, values={n: math.prod(shape)}, other_flops=per_sample(input_shape) * 4,
+                    rf=("pointwise",) if axes == [len(input_shape) - 1] else ("global",),
                     reads=f"divides each sample by its root mean square over axis "
                           f"{list(self.axis) if len(self.axis) > 1 else self.axis[0]}, then scales each feature",
                     needs_fixed=("the normalised axes",), saved=("input",))
