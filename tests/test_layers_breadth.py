@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import glassnet as gn
 from glassnet import activations, layers
-from glassnet.dims import BATCH, conv_transpose_output_length, symbol
+from glassnet.dims import conv_transpose_output_length, symbol
 from glassnet.layers import registry
 from _harness import assert_close, compare_with_keras, pair
 from cases import CASES

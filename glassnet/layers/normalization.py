@@ -420,7 +420,8 @@ class SpectralNormalization(Layer):
     to the input's dtype, which truncates a wrapped Embedding's vectors to integers; glassnet returns
     the wrapped layer's output unchanged.
 
-    Weights: ``vector_u (1, kernel.shape[-1])`` (non-trainable), then the wrapped layer's.
+    Weights (Keras's order): the wrapped layer's kernel, ``vector_u (1, kernel.shape[-1])`` (non-trainable),
+    then the wrapped layer's other weights; params ``(wrapped layer's) + v`` with ``v = kernel.shape[-1]``.
 
     Example:
         >>> layer = layers.SpectralNormalization(layers.Dense(4))

@@ -84,10 +84,11 @@ class _UpSampling(Layer):
         # a window of `taps` input elements per output element; the jump between outputs shrinks by `size`
         windows = [(taps, Fraction(1, s) if s > 1 else 1, 1) for s in self.size]
         over = "×".join(fmt_dim(input_shape[a]) for a in _spatial_axes(self.rank, self.data_format))
-        how = "repeats each element" if taps == 1 else f"interpolates ({self.interpolation}) each output element from its neighbours,"
-        return Cost(other_flops=per_sample(output_shape) * flops,
-                    reads=f"{how} {'×'.join(map(str, self.size))} times over {over}",
-                    rf=("window", windows))
+        times = "×".join(map(str, self.size))
+        reads = f"repeats each element of {over} {times} times" if taps == 1 else \
+            f"enlarges {over} {times} times, interpolating ({self.interpolation}) each output element from the " \
+            f"nearest {taps}×{taps} inputs"
+        return Cost(other_flops=per_sample(output_shape) * flops, reads=reads, rf=("window", windows))
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
@@ -104,7 +105,7 @@ class UpSampling1D(_UpSampling):
     rank = 1
 
     def __init__(self, size=2, **kwargs):
-        super().__init__(size if isinstance(size, bool) or not isinstance(size, int) else (size,), **kwargs)
+        super().__init__(size, **kwargs)
 
     def get_config(self):
         config = super().get_config()
