@@ -510,3 +510,13 @@ def test_adaptive_pooling_traced_by_torch_export_keeps_any_size():
     for shape in [(2, 11, 13, 2), (3, 7, 5, 2), (2, 30, 17, 2), (1, 64, 9, 2)]:
         x = torch.randn(shape)
         torch.testing.assert_close(exported(x), model(x))
+
+
+def test_noise_is_drawn_on_the_input_device():
+    """Training-mode noise lives where the input lives (here the meta device; CUDA the same way)."""
+    x = torch.empty(2, 3, 4, 5, device="meta")
+    for layer in (layers.SpatialDropout2D(0.5), layers.GaussianNoise(0.5), layers.GaussianDropout(0.5),
+                  layers.AlphaDropout(0.5), layers.AlphaDropout(0.5, noise_shape=(None, 1, 1, None))):
+        assert layer(x, training=True).device.type == "meta"
+    softmax = layers.Softmax()(torch.empty(2, 4, device="meta"), mask=torch.ones(2, 4, dtype=torch.bool, device="meta"))
+    assert softmax.device.type == "meta"
