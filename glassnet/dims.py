@@ -22,6 +22,7 @@ Shape = tuple
 __all__ = [
     "Dim", "symbol", "BATCH", "is_fixed", "as_dim", "keras_shape", "fmt_dim", "fmt_shape",
     "name_variable_dims", "conv_output_length", "same_padding", "product", "free_names",
+    "conv_transpose_padding", "conv_transpose_output_length", "adaptive_bins", "adaptive_reads",
 ]
 
 
@@ -174,3 +175,52 @@ def free_names(d) -> set[str]:
     if isinstance(d, int) or d is None:
         return set()
     return {s.name for s in d.free_symbols}
+
+
+def conv_transpose_padding(kernel: int, stride: int, padding: str, output_padding: int | None = None,
+                           dilation: int = 1) -> tuple[int, int]:
+    """(before, after) zero padding of the stride-dilated input of a transposed convolution (Keras 3's rule,
+    as its JAX backend writes it; the input does not enter, so one rule serves every length).
+
+    valid: ``(k_eff-1, k_eff-1 + op)`` with ``op`` defaulting to ``max(k_eff, s) - k_eff``;
+    same: a total of ``s + k_eff - 2`` (``k_eff + k_eff%2 - 2 + op`` when ``output_padding`` is given),
+    the larger half first but at most ``k_eff - 1``.
+    """
+    k_eff = dilation * (kernel - 1) + 1
+    if padding == "valid":
+        extra = max(k_eff, stride) - k_eff if output_padding is None else output_padding
+        return k_eff - 1, k_eff - 1 + extra
+    total = stride + k_eff - 2 if output_padding is None else k_eff + k_eff % 2 - 2 + output_padding
+    before = min(total // 2 + total % 2, k_eff - 1)
+    return before, total - before
+
+
+def conv_transpose_output_length(length: Dim, kernel: int, stride: int, padding: str,
+                                 output_padding: int | None = None, dilation: int = 1) -> Dim:
+    """Output length of a transposed convolution along one axis (Keras rule).
+
+    ``(L-1)·s + before + after - k_eff + 2`` with the padding of :func:`conv_transpose_padding`; that is
+    valid: ``(L-1)·s + k_eff + op`` (``max(k_eff, s)`` in place of ``k_eff + op`` by default); same:
+    ``L·s`` by default, else ``(L-1)·s + k_eff%2 + op``.
+    """
+    before, after = conv_transpose_padding(kernel, stride, padding, output_padding, dilation)
+    k_eff = dilation * (kernel - 1) + 1
+    return as_dim((length - 1) * stride + before + after - k_eff + 2)
+
+
+def adaptive_bins(length, out: int) -> list[tuple]:
+    """The ``[start, end)`` windows of adaptive pooling: bin ``i`` is ``[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)``
+    (torch's rule, which every Keras 3 backend follows); neighbouring bins share an element when
+    ``out`` does not divide ``L``."""
+    # the ceiling as (a + out - 1) // out: a traced (symbolic) length keeps non-negative integer division,
+    # which every exporter translates exactly
+    return [((i * length) // out, ((i + 1) * length + out - 1) // out) for i in range(out)]
+
+
+def adaptive_reads(length: Dim, out: int) -> Dim:
+    """Elements read by the ``out`` bins along one axis: ``L`` plus one for each inner bin boundary that
+    falls inside an element (``L + Σ_j (⌈j·L/out⌉ - ⌊j·L/out⌋)``, j = 1 … out-1)."""
+    if isinstance(length, int):
+        return sum(end - start for start, end in adaptive_bins(length, out))
+    shared = [sympy.ceiling(j * length / out) - sympy.floor(j * length / out) for j in range(1, out)]
+    return as_dim(sympy.Add(length, *shared))

@@ -18,8 +18,8 @@ from . import registry
 from .base import Layer
 from .cost import Cost, numel, per_sample, positions
 
-__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda", "describe_variable_axes",
-           "REGULARIZER_FIX"]
+__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "Lambda", "Identity",
+           "describe_variable_axes", "REGULARIZER_FIX"]
 
 REGULARIZER_FIX = "Add the penalty to the loss yourself, or leave it as None."
 
@@ -112,13 +112,32 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """Applies an activation function element-wise (``Activation("relu")``)."""
+    """Applies an activation function element-wise (``Activation("relu")``).
+
+    ``"glu"`` halves the last axis (Keras 3 computes that but reports the input shape; glassnet reports
+    the shape it computes). ``"threshold"`` needs two more arguments and cannot stand alone: use
+    ``ReLU(threshold=...)``.
+    """
 
     supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(activation, str) and activation in activations.NEEDS_ARGUMENTS:
+            raise ConfigError(self._error(
+                f"cannot apply {activation!r} by name: it needs {activations.NEEDS_ARGUMENTS[activation]}",
+                f"activation={activation!r}", "Use layers.ReLU(threshold=...) or a Lambda with the arguments."))
         self.activation = activations.get(activation)
+
+    def compute_output_shape(self, input_shape):
+        if activations.serialize(self.activation) != "glu":
+            return input_shape
+        last = input_shape[-1]
+        if is_fixed(last) and last % 2:
+            raise ShapeError(self._error(
+                "applies glu, which splits the last axis in two halves, so it needs an even size there",
+                f"input shape {fmt_shape(input_shape)}"))
+        return (*input_shape[:-1], last // 2 if is_fixed(last) else as_dim(last / 2))
 
     def call(self, inputs):
         return self.activation(inputs)
@@ -163,6 +182,23 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class Identity(Layer):
+    """Returns its input unchanged (a placeholder in a model); the mask passes through.
+
+    Example:
+        >>> layers.Identity()(gn.Input((3, 5))).shape
+        (None, 3, 5)
+    """
+
+    supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def cost(self, input_shape, output_shape):
+        return Cost(reads="passes its input through unchanged")
 
 
 class Flatten(Layer):

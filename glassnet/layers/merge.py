@@ -1,16 +1,17 @@
-"""Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate."""
+"""Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate and Dot."""
 from __future__ import annotations
 
 import functools
 
 import torch
 
-from ..dims import fmt_shape, is_fixed
+from .. import checks
+from ..dims import fmt_dim, fmt_shape, is_fixed, product
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 from .cost import Cost, per_sample
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"]
 
 
 class _Merge(Layer):
@@ -214,3 +215,94 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def _unit_along(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """``x`` over its L2 norm along ``axis`` with Keras's floor (``x · min(rsqrt(Σx²), 1e7)``)."""
+    return x * torch.clamp(torch.rsqrt(torch.sum(x * x, dim=axis, keepdim=True)), max=1e7)
+
+
+class Dot(_Merge):
+    """Dot product of two tensors along one axis each, per sample (Keras's ``batch_dot``).
+
+    Args:
+        axes: an int (the same axis of both inputs; negative counts from each input's end) or a pair.
+        normalize: L2-normalise both inputs along their axis first, so the result is the cosine similarity.
+
+    The output has the first input's axes without its contracted one, then the second's without the
+    batch and its contracted axis: ``(B, T, F)·(B, S, F)`` with ``axes=2`` gives ``(B, T, S)``; two
+    vectors give ``(B, 1)``. As in Keras 3, a mask is accepted and the output has none.
+
+    Example:
+        >>> layers.Dot(axes=2)([gn.Input((4, 8)), gn.Input((6, 8))]).shape
+        (None, 4, 6)
+    """
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axes)
+        if not pair and (isinstance(axes, bool) or not isinstance(axes, int)):
+            raise ConfigError(self._error("takes axes as an int or a list of two ints", f"axes={axes!r}"))
+        self.axes = list(axes) if pair else axes
+        self.normalize = checks.boolean(self, "normalize", normalize)
+
+    def _pair(self, rank1: int, rank2: int) -> tuple[int, int]:
+        if isinstance(self.axes, int):
+            return (self.axes % rank1, self.axes % rank2) if self.axes < 0 else (self.axes, self.axes)
+        return tuple(a % r if a < 0 else a for a, r in zip(self.axes, (rank1, rank2)))
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) != 2:
+            n = len(input_shape) if isinstance(input_shape, list) else 1
+            raise ShapeError(self._error("should be called on a list of 2 inputs", f"{n} input(s)",
+                                         "Call it as Dot(axes)([a, b])."))
+        shape1, shape2 = input_shape
+        a1, a2 = self._pair(len(shape1), len(shape2))
+        shapes = "input shapes " + ", ".join(fmt_shape(s) for s in input_shape)
+        if len(shape1) < 2 or len(shape2) < 2 or not (0 < a1 < len(shape1) and 0 < a2 < len(shape2)):
+            raise ShapeError(self._error(f"contracts axes {self.axes}, which must be non-batch axes of both inputs",
+                                         shapes + f", axes={self.axes}"))
+        d1, d2 = shape1[a1], shape2[a2]
+        if is_fixed(d1) and is_fixed(d2) and d1 != d2:
+            raise ShapeError(self._error(
+                f"needs the contracted axes to have one size, but axis {a1} of the first input has {d1} and axis "
+                f"{a2} of the second has {d2}", shapes + f", axes={self.axes}"))
+        out = [d for i, d in enumerate(shape1) if i != a1] + [d for i, d in enumerate(shape2) if i not in (0, a2)]
+        return tuple(out) if len(out) > 1 else (out[0], 1)
+
+    @property
+    def mask_rule(self):
+        return "consume"
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        return None
+
+    def call(self, inputs, mask=None):
+        x, y = inputs
+        a1, a2 = self._pair(x.ndim, y.ndim)
+        if self.normalize:
+            x, y = _unit_along(x, a1), _unit_along(y, a2)
+        x = x.movedim(a1, -1)  # (B, *rest1, n)
+        y = y.movedim(a2, 1)  # (B, n, *rest2)
+        rest1, rest2 = x.shape[1:-1], y.shape[2:]
+        out = torch.bmm(x.reshape(x.shape[0], -1, x.shape[-1]), y.reshape(y.shape[0], y.shape[1], -1))
+        out = out.reshape(x.shape[0], *rest1, *rest2)
+        return out if out.ndim > 1 else out.unsqueeze(-1)
+
+    def cost(self, input_shape, output_shape):
+        shape1, shape2 = input_shape
+        a1, a2 = self._pair(len(shape1), len(shape2))
+        n = shape1[a1] if is_fixed(shape1[a1]) else shape2[a2]
+        vectors = len(shape1) == 2 and len(shape2) == 2
+        return Cost(macs=product([*output_shape[1:], n]),
+                    other_flops=(product(shape1[1:]) + product(shape2[1:])) * 3 if self.normalize else 0,
+                    reads=f"multiplies the two inputs along their axes {[a1, a2]} and sums ({fmt_dim(n)} terms per "
+                          "output)" + (", as cosine similarities" if self.normalize else ""),
+                    rf=("pointwise",) if vectors else ("global",), saved=("input",))
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

@@ -1,4 +1,5 @@
-"""BatchNormalization and LayerNormalization with Keras defaults and weight order."""
+"""Normalisation layers with Keras defaults and weight order: BatchNormalization, LayerNormalization,
+GroupNormalization, RMSNormalization, UnitNormalization and the SpectralNormalization wrapper."""
 from __future__ import annotations
 
 import math
@@ -12,12 +13,14 @@ from torch.distributed.nn.functional import all_reduce as differentiable_all_red
 from .. import checks, initializers
 from ..dims import fmt_shape
 from ..errors import ConfigError, GlassnetWarning, ShapeError
-from ..formula import prod, sym
+from ..formula import plus, prod, sym
+from . import registry
 from .base import Layer
 from .core import REGULARIZER_FIX
 from .cost import Cost, per_sample
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization", "UnitNormalization",
+           "SpectralNormalization"]
 
 
 def _axes_tuple(axis) -> tuple[int, ...]:
@@ -218,3 +221,282 @@ class LayerNormalization(Layer):
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+
+
+class GroupNormalization(Layer):
+    """Normalises each sample over groups of channels: the channels on ``axis`` are split into ``groups``
+    groups, each normalised over its channels and every other non-batch axis, then scaled and shifted per
+    channel. ``groups=-1`` is instance normalisation (one group per channel); ``groups=1`` is a layer
+    normalisation over all axes with per-channel ``gamma``/``beta``. A mask passes through (unused).
+
+    Weights: ``gamma, beta (C,)``; the channels must be fixed and divisible by ``groups``.
+
+    Example:
+        >>> layers.GroupNormalization(groups=4)(gn.Input((8, 8, 16))).shape
+        (None, 8, 8, 16)
+    """
+
+    supports_masking = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        checks.unsupported(self, REGULARIZER_FIX, beta_regularizer=beta_regularizer,
+                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
+        if groups != -1:
+            checks.positive_int(self, "groups", groups)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ConfigError(self._error("takes a single int axis", f"axis={axis!r}"))
+        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+
+    def _groups(self, channels: int) -> int:
+        return channels if self.groups == -1 else self.groups
+
+    def compute_output_shape(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
+            raise ShapeError(self._error(f"normalises channels on axis {self.axis}, which the input does not have",
+                                         f"input shape {fmt_shape(input_shape)}"))
+        c = self._require_fixed(input_shape, self.axis, f"size on axis {self.axis} (the channels)")
+        if self.built:
+            self._check_built_dim(input_shape, self.axis, self._channels, "channels")
+        g = self._groups(c)
+        if c < g or c % g:
+            raise ShapeError(self._error(
+                f"splits its {c} channels into groups={g}, so the channels must be a multiple of the groups",
+                f"input shape {fmt_shape(input_shape)}", "Choose groups that divides the number of channels."))
+        return input_shape
+
+    def build(self, input_shape):
+        c = self._channels = input_shape[self.axis]
+        if self.scale:
+            self.add_weight(name="gamma", shape=(c,), initializer=self.gamma_initializer)
+        if self.center:
+            self.add_weight(name="beta", shape=(c,), initializer=self.beta_initializer)
+
+    def call(self, inputs):
+        axis = self.axis % inputs.ndim
+        x = inputs.movedim(axis, 1) if axis != 1 else inputs
+        # torch 2.13's group_norm cannot differentiate a bias without a weight; beta is added apart then
+        fused_beta = self.beta if self.center and self.scale else None
+        out = F.group_norm(x, self._groups(x.shape[1]), self.gamma if self.scale else None, fused_beta, self.epsilon)
+        if self.center and not self.scale:
+            out = out + self.beta.reshape(-1, *([1] * (out.ndim - 2)))
+        return out.movedim(1, axis) if axis != 1 else out
+
+    def cost(self, input_shape, output_shape):
+        c = input_shape[self.axis]
+        k = int(self.scale) + int(self.center)
+        return Cost(params=prod(k, sym("c")), values={sym("c"): c}, other_flops=per_sample(input_shape) * 5,
+                    reads=f"normalises each sample over {self._groups(c)} groups of {c // self._groups(c)} channels "
+                          "(each group over all positions), then scales and shifts each channel",
+                    rf=("global",), needs_fixed=(f"axis {self.axis} (channels)",), saved=("input",))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalisation: ``x · rsqrt(mean(x², axis) + epsilon) · scale`` (no centring, no bias).
+
+    Weights: ``scale`` of the normalised axes' shape (ones at first). As in Keras 3, a mask is dropped.
+
+    Example:
+        >>> layer = layers.RMSNormalization()
+        >>> layer(gn.Input((5, 8))).shape, tuple(layer.scale.shape)
+        ((None, 5, 8), (8,))
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _axes_tuple(axis)
+        if not self.axis or any(isinstance(a, bool) or not isinstance(a, int) for a in self.axis):
+            raise ConfigError(self._error("takes an int axis or a list of int axes", f"axis={axis!r}"))
+        self.epsilon = float(epsilon)
+
+    def _param_shape(self, input_shape):
+        axes = sorted(a % len(input_shape) for a in self.axis)
+        return axes, tuple(input_shape[a] for a in axes)
+
+    def compute_output_shape(self, input_shape):
+        if any(not -len(input_shape) <= a < len(input_shape) or a % len(input_shape) == 0 for a in self.axis):
+            raise ShapeError(self._error(f"normalises axis {list(self.axis)}, which the input does not have",
+                                         f"input shape {fmt_shape(input_shape)}"))
+        for a in self.axis:
+            self._require_fixed(input_shape, a, f"size on axis {a} (the normalised features)")
+        if self.built and self._param_shape(input_shape)[1] != tuple(self.scale.shape):
+            raise ShapeError(self._error(f"expects the shape {tuple(self.scale.shape)} on axes {list(self.axis)}, "
+                                         "as it was built with", f"input shape {fmt_shape(input_shape)}"))
+        return input_shape
+
+    def build(self, input_shape):
+        self.add_weight(name="scale", shape=self._param_shape(input_shape)[1], initializer="ones")
+
+    def call(self, inputs):
+        axes, shape = self._param_shape(tuple(inputs.shape))
+        if axes == list(range(inputs.ndim - len(axes), inputs.ndim)):
+            return F.rms_norm(inputs, shape, self.scale, self.epsilon)
+        rms = torch.rsqrt(torch.mean(inputs * inputs, dim=axes, keepdim=True) + self.epsilon)
+        return inputs * rms * self.scale.reshape([inputs.shape[i] if i in axes else 1 for i in range(inputs.ndim)])
+
+    def cost(self, input_shape, output_shape):
+        axes, shape = self._param_shape(input_shape)
+        n = sym("n")
+        return Cost(params=n, values={n: math.prod(shape)}, other_flops=per_sample(input_shape) * 4,
+                    rf=("pointwise",) if axes == [len(input_shape) - 1] else ("global",),
+                    reads=f"divides each sample by its root mean square over axis "
+                          f"{list(self.axis) if len(self.axis) > 1 else self.axis[0]}, then scales each feature",
+                    needs_fixed=("the normalised axes",), saved=("input",))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],
+                "epsilon": self.epsilon}
+
+
+class UnitNormalization(Layer):
+    """Scales each sample to unit L2 norm over ``axis``: ``x · min(rsqrt(Σx²), 1e12)`` (Keras's epsilon,
+    so an all-zero vector stays zero). No weights; a mask passes through (unused).
+
+    Example:
+        >>> layers.UnitNormalization()(torch.tensor([[3.0, 4.0]]))
+        tensor([[0.6000, 0.8000]])
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        axes = _axes_tuple(axis)
+        if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
+            raise TypeError(f"Invalid value for `axis` argument: expected an int or a list/tuple of ints. "
+                            f"Received: axis={axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+
+    def _axes(self, rank: int) -> list[int]:
+        return [a % rank for a in _axes_tuple(self.axis)]
+
+    def compute_output_shape(self, input_shape):
+        if any(not -len(input_shape) <= a < len(input_shape) for a in _axes_tuple(self.axis)):
+            raise ShapeError(self._error(f"normalises axis {self.axis}, which the input does not have",
+                                         f"input shape {fmt_shape(input_shape)}"))
+        return input_shape
+
+    def call(self, inputs):
+        square_sum = torch.sum(inputs * inputs, dim=self._axes(inputs.ndim), keepdim=True)
+        return inputs * torch.clamp(torch.rsqrt(square_sum), max=1e12)
+
+    def cost(self, input_shape, output_shape):
+        global_axes = [a for a in self._axes(len(input_shape)) if a != len(input_shape) - 1]
+        return Cost(other_flops=per_sample(input_shape) * 3, rf=("global",) if global_axes else ("pointwise",),
+                    reads=f"divides each sample by its L2 norm over axis {self.axis}", saved=("input",))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+_POWER_EPSILON = 1e-7  # keras.backend.epsilon(), the floor of the norms in the power iteration
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """``x`` over its L2 norm, with Keras's floor (``utils.normalize(x, axis=None)``)."""
+    return x * torch.clamp(torch.rsqrt(torch.sum(x * x)), max=1 / _POWER_EPSILON)
+
+
+class SpectralNormalization(Layer):
+    """Keeps the spectral norm of a wrapped layer's ``kernel`` (or ``embeddings``) near 1, as Keras 3 does.
+
+    In training (``training=True``) each call first runs ``power_iterations`` steps of power iteration
+    from the stored ``vector_u`` to estimate the kernel's largest singular value ``σ``, then *overwrites*
+    the kernel with ``kernel / σ`` and stores the new ``vector_u`` (no gradient flows through ``σ``);
+    the wrapped layer then runs on the updated kernel. In inference it only runs the wrapped layer.
+    As in Keras, an all-zero kernel is left alone and a mask is dropped. Keras 3.15 also casts the output
+    to the input's dtype, which truncates a wrapped Embedding's vectors to integers; glassnet returns
+    the wrapped layer's output unchanged.
+
+    Weights (Keras's order): the wrapped layer's kernel, ``vector_u (1, kernel.shape[-1])`` (non-trainable),
+    then the wrapped layer's other weights; params ``(wrapped layer's) + v`` with ``v = kernel.shape[-1]``.
+
+    Example:
+        >>> layer = layers.SpectralNormalization(layers.Dense(4))
+        >>> layer(gn.Input((3,))).shape, tuple(layer.vector_u.shape)
+        ((None, 4), (1, 4))
+    """
+
+    def __init__(self, layer, power_iterations=1, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"SpectralNormalization needs a glassnet layer. Received: layer={layer!r}")
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.power_iterations = checks.positive_int(self, "power_iterations", power_iterations)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer._build_from(input_shape)
+        kernel = self._kernel()
+        self.add_weight(name="vector_u", shape=(1, kernel.shape[-1]),
+                        initializer=initializers.get({"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}),
+                        trainable=False)
+
+    def own_weights(self):
+        """The wrapped layer's kernel, then ``vector_u``: Keras 3 tracks the kernel on the wrapper too, so its
+        files hold it twice (``…/vars/0`` and ``…/layer/vars/0``); ``weights`` lists it once."""
+        return [self._kernel(), *super().own_weights()] if self.built else super().own_weights()
+
+    def _kernel(self) -> torch.Tensor:
+        for name in ("kernel", "embeddings"):
+            if name in self.layer._own_trainable + self.layer._own_non_trainable:
+                return getattr(self.layer, name)
+        raise ConfigError(self._error(f"wraps {type(self.layer).__name__} '{self.layer.name}', which has neither a "
+                                      "kernel nor embeddings to normalise",
+                                      fix="Wrap a Dense, convolution or Embedding layer."))
+
+    @torch.no_grad()
+    def _normalise_kernel(self) -> None:
+        kernel = self._kernel()
+        if not bool(torch.any(kernel != 0)):
+            return
+        w = kernel.reshape(-1, kernel.shape[-1])
+        u = self.vector_u
+        for _ in range(self.power_iterations):
+            v = _unit(u @ w.t())
+            u = _unit(v @ w)
+        sigma = v @ w @ u.t()
+        kernel.copy_(kernel / sigma)
+        self.vector_u.copy_(u)
+
+    def call(self, inputs, training=False):
+        if training:
+            self._normalise_kernel()
+        return self.layer(inputs, training=training)
+
+    def cost(self, input_shape, output_shape):
+        inner = self.layer.cost(input_shape, output_shape)
+        v = sym("v")
+        rows = self._kernel().numel() // self._kernel().shape[-1] if self.built else "?"
+        return Cost(params=plus(inner.params, v), values={**inner.values, v: self.vector_u.shape[1]},
+                    macs=inner.macs, other_flops=inner.other_flops,
+                    reads=f"{inner.reads}; in training it first rescales the {rows}×{self.vector_u.shape[1]} kernel "
+                          f"by its largest singular value, estimated with {self.power_iterations} power "
+                          "iteration(s) per call (not per sample)",
+                    rf=inner.rf, needs_fixed=inner.needs_fixed, saved=inner.saved,
+                    children=[(self.layer.name, inner)])
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layer = config.pop("layer")
+        return cls(registry.deserialize(layer) if isinstance(layer, dict) else layer, **config)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": registry.serialize(self.layer),
+                "power_iterations": self.power_iterations}

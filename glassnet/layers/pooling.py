@@ -1,21 +1,24 @@
-"""Pooling: Max/AveragePooling1D/2D/3D and the global poolings (channels-last)."""
+"""Pooling: Max/AveragePooling1D/2D/3D, the global poolings and the adaptive poolings (channels-last)."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 
 from .. import checks
-from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed
+from ..dims import adaptive_bins, adaptive_reads, conv_output_length, fmt_dim, fmt_shape, is_fixed, product
 from ..errors import ShapeError
-from .base import Layer
+from .base import Layer, tracing
 from .cost import Cost, numel, per_sample
 from .conv import SPATIAL_NAMES, channels_first, channels_last, normalize_padding, pad_input, spatial_pads
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
            "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"]
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "AdaptiveAveragePooling1D",
+           "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
+           "AdaptiveMaxPooling3D"]
 
 _MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -222,3 +225,123 @@ class GlobalAveragePooling2D(_GlobalAverage):
 class GlobalAveragePooling3D(_GlobalAverage):
     keras_aliases = ("GlobalAvgPool3D",)
     rank = 3
+
+
+_ADAPTIVE_MAX = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}
+_ADAPTIVE_AVG = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+
+
+class _AdaptivePooling(Layer):
+    """Pools any input size to a fixed ``output_size``: along an axis of length ``L`` pooled to ``n`` bins,
+    bin ``i`` covers ``[⌊i·L/n⌋, ⌈(i+1)·L/n⌉)`` (torch's rule, which Keras 3 follows on every backend;
+    see ``dims.adaptive_bins``). Neighbouring bins share an element when ``n`` does not divide ``L``; an
+    axis shorter than ``n`` repeats elements. A mask is dropped, as in Keras.
+    """
+
+    rank = 2
+    kind = "mean"
+
+    def __init__(self, output_size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = checks.int_tuple(self, "output_size", output_size, self.rank)
+        self.data_format = checks.data_format(self, data_format)
+
+    def _spatial_axes(self):
+        return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else list(range(2, self.rank + 2))
+
+    def compute_output_shape(self, input_shape):
+        names = SPATIAL_NAMES[self.rank]
+        self._require_rank(input_shape, self.rank + 2, "(batch, " + ", ".join(names) + ", channels)"
+                           if self.data_format == "channels_last" else "(batch, channels, " + ", ".join(names) + ")")
+        out = list(input_shape)
+        for axis, n in zip(self._spatial_axes(), self.output_size):
+            out[axis] = n
+        return tuple(out)
+
+    def call(self, inputs):
+        if tracing():
+            return self._binned(inputs)
+        x = channels_first(inputs, self.rank) if self.data_format == "channels_last" else inputs
+        pool = (_ADAPTIVE_MAX if self.kind == "maximum" else _ADAPTIVE_AVG)[self.rank]
+        y = pool(x, self.output_size)
+        return channels_last(y, self.rank) if self.data_format == "channels_last" else y
+
+    def _binned(self, x):
+        """The same pooling one axis at a time (a box's mean or maximum is that of its rows'), bin by bin from
+        ``dims.adaptive_bins``: torch.export keeps the bins symbolic in the input size, where its trace of
+        torch's adaptive kernels would fix them at the example's size."""
+        reduce = torch.amax if self.kind == "maximum" else torch.mean
+        for axis, n in zip(self._spatial_axes(), self.output_size):
+            parts = []
+            for start, end in adaptive_bins(x.shape[axis], n):
+                index = [slice(None)] * x.ndim
+                index[axis] = slice(start, end)
+                parts.append(reduce(x[tuple(index)], dim=axis))
+            x = torch.stack(parts, dim=axis)
+        return x
+
+    def _rf(self, lengths) -> tuple:
+        """The widest bin and the step between bins per axis; ("global",) while a length is unknown."""
+        if not all(is_fixed(L) for L in lengths):
+            return ("global",)
+        windows = []
+        for L, n in zip(lengths, self.output_size):
+            widest = max(end - start for start, end in adaptive_bins(L, n))
+            step = Fraction(L, n)
+            windows.append((widest, int(step) if step.denominator == 1 else step, 1))
+        return ("window", windows)
+
+    def cost(self, input_shape, output_shape):
+        axes = self._spatial_axes()
+        lengths = [input_shape[a] for a in axes]
+        channels = input_shape[-1 if self.data_format == "channels_last" else 1]
+        over = "×".join(fmt_dim(L) for L in lengths)
+        bins = "×".join(str(n) for n in self.output_size)
+        return Cost(other_flops=product([channels] + [adaptive_reads(L, n) for L, n in zip(lengths, self.output_size)]),
+                    reads=f"splits {over} into {bins} bins of (nearly) equal size and takes the {self.kind} of "
+                          "each bin, channel by channel, so any input size gives the same output size",
+                    rf=self._rf(lengths),
+                    saved=("input", (product(output_shape), 8)) if self.kind == "maximum" else ("input",))
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": list(self.output_size), "data_format": self.data_format}
+
+
+class AdaptiveAveragePooling1D(_AdaptivePooling):
+    """Mean over ``output_size`` bins of the steps: ``(batch, steps, channels) → (batch, output_size, channels)``.
+
+    Example:
+        >>> layers.AdaptiveAveragePooling1D(4)(gn.Input((None, 3))).shape
+        (None, 4, 3)
+    """
+
+    rank = 1
+
+
+class AdaptiveAveragePooling2D(_AdaptivePooling):
+    """Mean over an ``output_size`` grid of bins: any image size gives ``(batch, *output_size, channels)``."""
+
+    rank = 2
+
+
+class AdaptiveAveragePooling3D(_AdaptivePooling):
+    rank = 3
+
+
+class AdaptiveMaxPooling1D(_AdaptivePooling):
+    """Maximum over ``output_size`` bins of the steps."""
+
+    rank = 1
+    kind = "maximum"
+
+
+class AdaptiveMaxPooling2D(_AdaptivePooling):
+    """Maximum over an ``output_size`` grid of bins: any image size gives ``(batch, *output_size, channels)``."""
+
+    rank = 2
+    kind = "maximum"
+
+
+class AdaptiveMaxPooling3D(_AdaptivePooling):
+    rank = 3
+    kind = "maximum"
