@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
+from glassnet import layers
 
 
 def _images(keras):
@@ -137,3 +138,13 @@ def test_spectral_normalization_of_an_embedding_both_ways(keras, tmp_path):
     g.save(tmp_path / "glassnet.keras")
     for a, b in zip(keras.models.load_model(tmp_path / "glassnet.keras").get_weights(), km.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("suffix", [".glassnet", ".h5"])
+def test_spectral_normalization_saves_and_loads(tmp_path, suffix):
+    """Its kernel is stored twice (on the wrapper and on the wrapped layer, as Keras does)."""
+    model = gn.Sequential([gn.Input((5,)), layers.SpectralNormalization(layers.Dense(3)), layers.Dense(2)])
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    model.save(tmp_path / f"m{suffix}")
+    again = gn.load_model(tmp_path / f"m{suffix}")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)

@@ -118,7 +118,15 @@ def atomic_write(path: str):
 
 
 def _weights_dict(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in weight_paths(model).items()}
+    """Every weight by its path; a tensor stored under two paths (SpectralNormalization keeps its kernel twice,
+    as Keras does) is copied, since safetensors stores no shared memory."""
+    out, seen = {}, set()
+    for k, v in weight_paths(model).items():
+        t = v.detach().cpu().contiguous()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        out[k] = t.clone() if key in seen else t
+        seen.add(key)
+    return out
 
 
 def _training_tensors(model) -> tuple[dict[str, torch.Tensor], dict]:

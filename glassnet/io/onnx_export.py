@@ -70,9 +70,12 @@ def _export_in_child(model, path, input_shape, opset_version) -> str:
 
 
 def _strided_same(model) -> str | None:
+    """A layer whose "same" padding depends on the input size's parity (strided convolutions and pooling;
+    a transposed convolution's does not)."""
     for node in _layer_nodes(model):
         layer = node.layer
-        if getattr(layer, "padding", None) == "same" and max(getattr(layer, "strides", (1,))) > 1:
+        if getattr(layer, "padding", None) == "same" and max(getattr(layer, "strides", (1,))) > 1 \
+                and not getattr(layer, "transposed", False):
             return layer.name
     return None
 

@@ -31,6 +31,8 @@ class _ConvTranspose(_BaseConv):
     ``bias (filters,)``; params ``prod(kernel_size)·filters·in + filters``.
     """
 
+    transposed = True  # its "same" padding does not depend on the input size (ONNX export stays dynamic)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
