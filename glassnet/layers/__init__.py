@@ -13,6 +13,12 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, Glob
                       GlobalMaxPooling3D, MaxPooling1D, MaxPooling2D, MaxPooling3D)
 from .recurrent import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .wrappers import Bidirectional, TimeDistributed
+# --- attention, EinsumDense, the generic RNN and ConvLSTM -------------------------------------------------
+from .attention import AdditiveAttention, Attention, GroupedQueryAttention, MultiHeadAttention
+from .einsum_dense import EinsumDense
+
+GroupQueryAttention = GroupedQueryAttention  # Keras exports the class under this name
+# ----------------------------------------------------------------------------------------------------------
 
 # Keras's aliases (each class also lists its own in ``keras_aliases``, which files resolve through)
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
@@ -34,4 +40,7 @@ __all__ = [
     "Convolution1D", "Convolution2D", "Convolution3D", "SeparableConvolution1D", "SeparableConvolution2D",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "registry",
+    # --- attention, EinsumDense, the generic RNN and ConvLSTM
+    "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
+    "EinsumDense",
 ]
