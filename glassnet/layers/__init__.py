@@ -16,6 +16,7 @@ from .wrappers import Bidirectional, TimeDistributed
 # --- attention, EinsumDense, the generic RNN and ConvLSTM -------------------------------------------------
 from .attention import AdditiveAttention, Attention, GroupedQueryAttention, MultiHeadAttention
 from .einsum_dense import EinsumDense
+from .rnn import RNN, StackedRNNCells
 
 GroupQueryAttention = GroupedQueryAttention  # Keras exports the class under this name
 # ----------------------------------------------------------------------------------------------------------
@@ -42,5 +43,5 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "registry",
     # --- attention, EinsumDense, the generic RNN and ConvLSTM
     "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
-    "EinsumDense",
+    "EinsumDense", "RNN", "StackedRNNCells",
 ]
