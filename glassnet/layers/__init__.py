@@ -15,6 +15,7 @@ from .recurrent import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .wrappers import Bidirectional, TimeDistributed
 # --- attention, EinsumDense, the generic RNN and ConvLSTM -------------------------------------------------
 from .attention import AdditiveAttention, Attention, GroupedQueryAttention, MultiHeadAttention
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .einsum_dense import EinsumDense
 from .rnn import RNN, StackedRNNCells
 
@@ -43,5 +44,5 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "registry",
     # --- attention, EinsumDense, the generic RNN and ConvLSTM
     "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
-    "EinsumDense", "RNN", "StackedRNNCells",
+    "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
 ]
