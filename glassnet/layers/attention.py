@@ -417,7 +417,9 @@ class GroupedQueryAttention(_Projected):
     """Grouped-query attention (Ainslie et al., 2023): ``num_query_heads`` query heads share
     ``num_key_value_heads`` key/value heads (each kv head serves ``num_query_heads / num_key_value_heads``).
 
-    Keras exports it as ``keras.layers.GroupQueryAttention`` (written so in files); both names work here.
+    Keras exports it as ``keras.layers.GroupQueryAttention``; its class (and so its weight paths in files) is
+    ``GroupedQueryAttention``. Both names work here; files written here name the class by its module, which
+    Keras resolves.
 
     Args (Keras order): head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
         sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -431,8 +433,8 @@ class GroupedQueryAttention(_Projected):
         ``attention_output`` ``(hq, head_dim, n)`` and their biases.
     """
 
-    keras_class_name = "GroupQueryAttention"
     keras_aliases = ("GroupQueryAttention",)
+    keras_module = "keras.src.layers.attention.grouped_query_attention"
     _PROJECTIONS = (("query_dense", "_query_dense"), ("key_dense", "_key_dense"), ("gate_dense", "_gate_dense"),
                     ("value_dense", "_value_dense"), ("output_dense", "_output_dense"))
 
@@ -598,6 +600,9 @@ class Attention(Layer):
         for s in input_shape:
             self._require_rank(s, 3, "(batch, steps, features)")
         self._require_fixed(q, -1, "number of query features (last axis)")
+        if is_fixed(k[-1]) and k[-1] != q[-1]:
+            raise ShapeError(self._error("scores query against key feature by feature, so they need the same last "
+                                         "dimension", f"query shape {fmt_shape(q)}, key shape {fmt_shape(k)}"))
         out = (*q[:-1], v[-1])
         return [out, (*q[:-1], k[-2])] if self._returns_scores() else out
 

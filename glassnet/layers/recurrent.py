@@ -336,6 +336,8 @@ class RNNBase(RNN):
     """What SimpleRNN, LSTM and GRU share: an RNN around a cell built from the layer's own arguments,
     whose config lists the cell's arguments (as Keras writes these layers, without a ``cell`` entry)."""
 
+    onnx_unsupported = None  # torch's fused recurrent kernels export with a dynamic time axis
+
     def __init__(self, cell_class: type, cell_kwargs: dict, cell_name: str, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
                  activity_regularizer=None, implementation=None, use_cudnn="auto", **kwargs):

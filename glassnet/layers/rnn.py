@@ -109,6 +109,9 @@ class RNN(Layer):
 
     supports_masking = True
     path: str | None = None  # force "fused", "packed", "sequence" or "loop" for a known cell (tests)
+    onnx_unsupported = ("runs its cell step by step in a Python loop, which torch's exporter unrolls to the example's "
+                        "number of time steps, so the graph would accept no other length. Use SimpleRNN, LSTM or GRU "
+                        "layers for an exportable recurrence.")
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, **kwargs):

@@ -52,6 +52,10 @@ class Bidirectional(Layer):
         if weights is not None:
             self._initial_weights = weights
 
+    @property
+    def onnx_unsupported(self):
+        return self.forward_layer.onnx_unsupported or self.backward_layer.onnx_unsupported
+
     def build(self, input_shape):
         self.forward_layer._build_from(input_shape)
         self.backward_layer._build_from(input_shape)
