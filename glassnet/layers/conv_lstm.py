@@ -210,6 +210,8 @@ class _ConvLSTM(RNN):
     cell's arguments in the layer's config)."""
 
     rank = 2
+    onnx_unsupported = ("runs its convolutional cell step by step in a Python loop, which torch's exporter unrolls "
+                        "to the example's number of time steps, so the graph would accept no other length.")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  activation="tanh", recurrent_activation="sigmoid", use_bias=True, kernel_initializer="glorot_uniform",
