@@ -104,7 +104,7 @@ class _Projected(Layer):
     whose other tensors' shapes build the projections, and Keras's masks and arguments."""
 
     supports_masking = True
-    _PROJECTIONS: tuple[str, ...] = ()  # (attribute, Keras file path) pairs, set by subclasses
+    _PROJECTIONS: tuple[tuple[str, str], ...] = ()  # (attribute, Keras file path) pairs, set by subclasses
 
     def _common_init(self, dropout, use_bias, sliding_window, flash_attention, kernel_initializer, bias_initializer,
                      use_gate, seed, refused):
@@ -197,7 +197,6 @@ class _Projected(Layer):
 
     def extra_repr(self):
         return f"name={self.name!r}"
-
 
 
 def _proj_equation(free_dims: int, bound_dims: int, output_dims: int):
@@ -398,7 +397,7 @@ class MultiHeadAttention(_Projected):
             reads=(f"each of {self.num_heads} heads scores every one of the {t} query positions against every one "
                    f"of the {s} key positions (work grows with {t}·{s}; the parameters do not), then mixes the values"),
             rf=("global",), needs_fixed=("features (last axis) of query, key and value",),
-            saved=("input", (scores, None)),
+            saved=("input", (input_shape[0] * scores, None)),
             children=[(c.name, c.cost(c._build_shape, c.compute_output_shape(c._build_shape)))
                       for c in self.saving_children().values()])
 
@@ -543,7 +542,7 @@ class GroupedQueryAttention(_Projected):
                    f"scores every one of the {fmt_dim(T)} query positions against every one of the {fmt_dim(S)} "
                    f"key positions (work grows with {fmt_dim(T)}·{fmt_dim(S)}; the parameters do not)"),
             rf=("global",), needs_fixed=("features (last axis) of query, key and value",),
-            saved=("input", (self.num_query_heads * T * S, None)))
+            saved=("input", (input_shape[0] * self.num_query_heads * T * S, None)))
 
     def get_config(self):
         return {**super().get_config(), "head_dim": self.head_dim, "num_query_heads": self.num_query_heads,
@@ -680,7 +679,7 @@ class Attention(Layer):
             other_flops=T * S * (5 if self.score_mode == "dot" else 5 + 2 * q[-1]),
             reads=(f"scores every one of the {fmt_dim(T)} query positions against every one of the {fmt_dim(S)} "
                    f"key positions by {kind} (work grows with {fmt_dim(T)}·{fmt_dim(S)}), then mixes the values"),
-            rf=("global",), needs_fixed=("features (last axis)",), saved=("input", (T * S, None)))
+            rf=("global",), needs_fixed=("features (last axis)",), saved=("input", (q[0] * T * S, None)))
 
     def get_config(self):
         return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode,

@@ -170,8 +170,7 @@ class RNN(Layer):
     def compute_output_shape(self, input_shape):
         known = _known(self.cell)
         self._check_input(input_shape, min_rank=not known)
-        if known or isinstance(self.cell, StackedRNNCells):
-            self._require_fixed(input_shape, -1, "number of features (last axis)")
+        self._require_fixed(input_shape, -1, "number of features (last axis)")
         if known and self.cell.built:
             self._check_built_dim(input_shape, -1, self.cell.kernel.shape[0], "features")
         batch, d = input_shape[0], self._output_size()
