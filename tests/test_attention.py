@@ -299,7 +299,17 @@ def test_attention_layers_keras_file_both_ways(keras, tmp_path):
     (lambda: layers.MultiHeadAttention(2, 4, kernel_regularizer="l2"), r"does not support kernel_regularizer"),
     (lambda: layers.MultiHeadAttention(0, 4), r"the `num_heads` argument must be a positive integer"),
     (lambda: layers.Attention(score_mode="add"), r"the `score_mode` argument must be one of 'dot', 'concat'"),
-    (lambda: layers.EinsumDense("ab->b", 3), r"Invalid einsum equation 'ab->b'"),
+    (lambda: layers.EinsumDense("ab->b", 3), r"EinsumDense 'einsum_dense.*': Invalid einsum equation 'ab->b'"),
+    (lambda: layers.EinsumDense("abc,cd->abd", (6, 4))(gn.Input((5, 3))),
+     r"Input shape and output shape do not match at shared dimension 'b'\. Input shape is 5, and output shape is 6\. "
+     r"Received: input shape \(None, 5, 3\)"),
+    (lambda: layers.EinsumDense("ab,bc->ac", 4)(gn.Input((5, 3))), r"The einsum equation 'ab,bc->ac' names 2 input axes"),
+    (lambda: layers.EinsumDense("ab,bx->ac", 4)(gn.Input((3,))), r"Dimension 'c' was specified in the output 'ac' but has "
+                                                                 r"no corresponding dim"),
+    (lambda: layers.MultiHeadAttention(2, 4)(gn.Input((5, 8)), gn.Input((2, 5, 8))),
+     r"needs query and value of the same rank"),
+    (lambda: layers.Attention()([torch.ones(2, 5, 4), torch.ones(2, 7, 4)], mask=torch.ones(2, 5, dtype=torch.bool)),
+     r"takes its masks as a list, namely \[query_mask, value_mask\]"),
     (lambda: layers.EinsumDense("ab,bc->ac", 3, bias_axes="x"), r"the `bias_axes` argument must be letters"),
 ])
 def test_errors(make, match):

@@ -148,7 +148,10 @@ class EinsumDense(Layer):
         checks.unsupported(self, "LoRA and quantization are not part of glassnet; leave them as None.",
                            lora_rank=lora_rank, lora_alpha=lora_alpha,
                            gptq_unpacked_column_size=gptq_unpacked_column_size, quantization_config=quantization_config)
-        _, ws, outs, _ = _split(equation)
+        try:
+            _, ws, outs, _ = _split(equation)
+        except ConfigError as exc:
+            raise ConfigError(f"{checks.owner_text(self)}: {exc}") from None
         self.equation = equation
         if isinstance(output_shape, int) and not isinstance(output_shape, bool):
             output_shape = (output_shape,)
