@@ -362,6 +362,9 @@ def test_cell_configs_use_keras_keys(keras):
     (lambda: layers.RNN(MinimalRNNCell(3), stateful=True)(gn.Input((4, 2))),
      r"uses stateful=True, so the batch size must be static"),
     (lambda: layers.LSTMCell(0), r"LSTMCell 'lstm_cell.*': the `units` argument must be a positive integer"),
+    (lambda: [rnn(torch.zeros(b, 4, 2)) for rnn in [layers.RNN(MinimalRNNCell(3), stateful=True, name="st")]
+              for b in (2, 3)],
+     r"RNN 'st' is stateful and carries states for a batch of 2; a batch of 3 cannot continue them"),
 ])
 def test_errors(make, match):
     with pytest.raises((gn.ConfigError, gn.ShapeError), match=match):

@@ -358,10 +358,6 @@ class RNNBase(RNN):
     def units(self) -> int:
         return self.cell.units
 
-    def compute_output_shape(self, input_shape):
-        self._check_input(input_shape, min_rank=False)
-        return super().compute_output_shape(input_shape)
-
     def get_config(self):
         cfg = {k: v for k, v in super().get_config().items() if k != "cell"}
         cfg.update({k: v for k, v in self.cell.get_config().items() if k not in ("name", "trainable", "dtype")})

@@ -209,13 +209,13 @@ class RNN(Layer):
     def get_initial_state(self, batch_size: int, like: torch.Tensor | None = None):
         """The cell's initial states (its ``get_initial_state``, else zeros ``(batch, size)``), as a list."""
         fn = getattr(self.cell, "get_initial_state", None)
-        if fn is not None:
-            init = fn(batch_size=batch_size)
-            init = _as_list(init)
-        else:
+        if fn is None:
+            where = {} if like is None else {"device": like.device, "dtype": like.dtype}
+
             def zeros(s):
-                return [zeros(v) for v in s] if isinstance(s, (list, tuple)) else torch.zeros(batch_size, s)
-            init = [zeros(s) for s in self.state_size]
+                return [zeros(v) for v in s] if isinstance(s, (list, tuple)) else torch.zeros(batch_size, s, **where)
+            return [zeros(s) for s in self.state_size]
+        init = _as_list(fn(batch_size=batch_size))
         if like is not None:
             init = _pack(init, [t.to(device=like.device, dtype=like.dtype) for t in flatten(init)])
         return init
@@ -232,6 +232,11 @@ class RNN(Layer):
                                              f"initial_state shapes {[tuple(s.shape) for s in given]}"))
             return _pack(default, [s.to(inputs.dtype) for s in given])
         if self.stateful and self._state_values is not None:
+            if self._state_values[0].shape[0] != B:
+                raise ShapeError(self._error(
+                    f"is stateful and carries states for a batch of {self._state_values[0].shape[0]}; a batch of "
+                    f"{B} cannot continue them", f"input shape {tuple(inputs.shape)}",
+                    "Feed batches of the size it was built for, or call reset_states() first."))
             return _pack(default, self._state_values)
         return default
 
