@@ -71,7 +71,7 @@ def _read_paths(f, model, path: str) -> dict[str, np.ndarray]:
 def _assign(model, values: dict[str, np.ndarray], path: str) -> None:
     """Check every value's shape and dtype first, then copy (nothing half-loads)."""
     expected = weight_paths(model)
-    tensors = {key: torch.from_numpy(np.ascontiguousarray(values[key])) for key in expected}
+    tensors = {key: torch.from_numpy(np.asarray(values[key], order="C")) for key in expected}
     for key, tensor in expected.items():
         check_tensor_value(key, tensors[key], tensor, path)
     with torch.no_grad():
@@ -269,7 +269,7 @@ def _load_legacy_weights(model, group, path: str) -> None:
             if tuple(ds.shape) != tuple(w.shape):
                 raise FileFormatError(f"{path}: weight '{key}' has shape {tuple(ds.shape)}, "
                                       f"layer '{layer.name}' expects {tuple(w.shape)}.")
-            value = torch.from_numpy(np.ascontiguousarray(read_dataset(ds, key, path)))
+            value = torch.from_numpy(np.asarray(read_dataset(ds, key, path), order="C"))
             check_tensor_value(key, value, w, path)
             values.append((w, value))
     with torch.no_grad():

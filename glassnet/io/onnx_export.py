@@ -17,7 +17,7 @@ import torch
 from ..dims import BATCH, is_fixed
 from ..errors import GlassnetError, GlassnetWarning
 from ..layers.input_layer import InputLayer
-from ..layers.recurrent import RNNBase
+from ..layers.rnn import RNN
 from ..layers.wrappers import Bidirectional
 
 __all__ = ["export_onnx"]
@@ -40,7 +40,7 @@ def _refused_layer(model) -> tuple[str, str] | None:
 
 def _recurrent_with_mask(model) -> str | None:
     for node in _layer_nodes(model):
-        if isinstance(node.layer, (RNNBase, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
+        if isinstance(node.layer, (RNN, Bidirectional)) and any(t.mask is not None for t in node.input_tensors):
             return node.layer.name
     return None
 
@@ -50,7 +50,7 @@ def _needs_fresh_process(model) -> bool:
     which would pin the time axis to the example length; then export from a fresh interpreter."""
     if os.environ.get("GLASSNET_ONNX_CHILD") or "torch._decomp.decompositions" not in sys.modules:
         return False
-    return any(isinstance(n.layer, (RNNBase, Bidirectional)) for n in _layer_nodes(model))
+    return any(isinstance(n.layer, (RNN, Bidirectional)) for n in _layer_nodes(model))
 
 
 def _export_in_child(model, path, input_shape, opset_version) -> str:

@@ -22,6 +22,12 @@ from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, Spati
 from .reshaping import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D, UpSampling2D, UpSampling3D,
                         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from .wrappers import Bidirectional, TimeDistributed
+from .attention import AdditiveAttention, Attention, GroupedQueryAttention, MultiHeadAttention
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from .einsum_dense import EinsumDense
+from .rnn import RNN, StackedRNNCells
+
+GroupQueryAttention = GroupedQueryAttention  # Keras exports the class under this name
 
 # Keras's aliases (each class also lists its own in ``keras_aliases``, which files resolve through)
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
@@ -52,4 +58,6 @@ __all__ = [
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
     "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D",
     "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "Identity", "Dot",
+    "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
+    "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
 ]

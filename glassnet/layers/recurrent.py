@@ -1,12 +1,14 @@
-"""Recurrent layers: SimpleRNN, LSTM, GRU — Keras weights and mask semantics.
+"""Recurrent layers: SimpleRNN, LSTM, GRU and their cells — Keras weights and mask semantics.
 
 Every recurrent layer walks the time axis step by step with one set of weights (the cell),
 so its parameters do not depend on the number of steps while its work grows linearly.
 
-A layer keeps its weights, shapes, masks and cost rule; running the time loop fast is the job of
+The cells are Keras cells (``call(inputs, states) -> (output, new_states)``, ``state_size``), usable in
+``RNN`` and ``StackedRNNCells``; SimpleRNN, LSTM and GRU are ``RNN`` around one of them. The layer
+keeps its weights, shapes, masks and cost rule; running the time loop fast is the job of
 ``glassnet.kernels.recurrent``, which the layer asks first (torch's fused kernels, a packed batch, or
 a whole-sequence LSTM node for padded masks). When no fast path fits — padding in the middle,
-recurrent dropout, other activations — the layer runs its one reference loop, ``_reference_loop``:
+recurrent dropout, other activations — the layer runs its one reference loop (``RNN._reference_loop``):
 the input projection for all steps in one matrix multiply, then a loop over the recurrent part with
 Keras's masked update (state carried through masked steps). ``layer.path`` forces a path (tests).
 """
@@ -15,13 +17,11 @@ from __future__ import annotations
 import torch
 
 from .. import activations, checks, initializers
-from ..dims import fmt_shape, is_fixed
-from ..errors import ShapeError
 from ..formula import plus, prod, sym
-from ..kernels import recurrent as kernels
 from .base import Layer
 from .core import REGULARIZER_FIX
 from .cost import Cost
+from .rnn import RNN
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "RNNBase"]
 
@@ -33,11 +33,19 @@ def _unit_forget_bias_init(units: int, base):
 
 
 class _Cell(Layer):
-    """Weights of one recurrent step: ``kernel (n, g·d)``, ``recurrent_kernel (d, g·d)``, ``bias``."""
+    """Weights of one recurrent step: ``kernel (n, g·d)``, ``recurrent_kernel (d, g·d)``, ``bias``.
+
+    A Keras cell: ``call(inputs, states, training) -> (output, new_states)`` for one step, ``state_size``
+    and ``output_size``; and, for ``glassnet.kernels.recurrent`` and the reference loop, ``kernel_name``,
+    ``project`` (the input part of every step at once) and ``step`` (the recurrent part of one step).
+    """
 
     gates = 1
     n_states = 1
     kernel_name = ""
+    _GATE_TEXT = {1: "one recurrent update", 3: "the same 3 gates (z, r, h)", 4: "the same 4 gates (i, f, c, o)"}
+    _ELEMENTWISE = {1: 2, 3: 11, 4: 13}  # bias/activation/gate element-wise ops per unit and step
+    _SAVED_PER_UNIT = {1: 1, 3: 10, 4: 16}  # what torch's CPU recurrent kernels keep per unit and step
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -55,6 +63,15 @@ class _Cell(Layer):
         self.dropout = checks.number_in(self, "dropout", dropout, 0, 1)
         self.recurrent_dropout = checks.number_in(self, "recurrent_dropout", recurrent_dropout, 0, 1)
         self.seed = seed
+        self._dropout_masks: dict = {}
+
+    @property
+    def state_size(self):
+        return [self.units] * self.n_states if self.n_states > 1 else self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
 
     def build(self, input_shape):
         n, g = input_shape[-1], self.gates * self.units
@@ -72,7 +89,31 @@ class _Cell(Layer):
         return self.bias_initializer
 
     def compute_output_shape(self, input_shape):
+        self._require_fixed(input_shape, -1, "number of features (last axis)")
+        if self.built:
+            self._check_built_dim(input_shape, -1, self.kernel.shape[0], "features")
         return (*input_shape[:-1], self.units)
+
+    # -- one step, the Keras way (RNN(cell), StackedRNNCells) ------------------------------------
+    def call(self, inputs, states, training=False):
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        x, rec_mask = inputs, None
+        if training and self.dropout > 0:
+            x = x * self._dropout_mask("input", x, self.dropout)
+        if training and self.recurrent_dropout > 0:
+            rec_mask = self._dropout_mask("recurrent", states[0], self.recurrent_dropout)
+        return self.step(self.project(x), states, rec_mask)
+
+    def _dropout_mask(self, kind: str, like: torch.Tensor, rate: float) -> torch.Tensor:
+        """One mask per sequence, reused at every step (Keras's DropoutRNNCell); RNN resets them."""
+        mask = self._dropout_masks.get(kind)
+        if mask is None or mask.shape != like.shape:
+            mask = torch.empty_like(like).bernoulli_(1.0 - rate) / (1.0 - rate)
+            self._dropout_masks[kind] = mask
+        return mask
+
+    def reset_dropout_masks(self) -> None:
+        self._dropout_masks = {}
 
     # -- arithmetic used by the loop path
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,19 +148,52 @@ class _Cell(Layer):
             self._param_cache = cache
         return cache[1]
 
+    # -- cost of one step (an RNN multiplies it by the number of steps) ---------------------------
+    def step_cost(self, step_input_shape) -> Cost:
+        d, g, n = self.units, self.gates, step_input_shape[-1]
+        ds, ns = sym("d"), sym("n")
+        bias = {1: prod(ds), 3: prod(6 if getattr(self, "reset_after", False) else 3, ds), 4: prod(4, ds)}[g]
+        weights = prod(g, ds, plus(ns, ds))
+        return Cost(params=plus(weights, bias) if self.use_bias else weights, values={ds: d, ns: n},
+                    macs=prod(g, ds, plus(ns, ds)), other_flops=d * self._ELEMENTWISE[g],
+                    reads=f"{self._GATE_TEXT[g]}, carrying a state of {d}", needs_fixed=("features (last axis)",))
+
+    def saved_elements(self, batch, steps, input_shape):
+        """Elements autograd keeps over a sequence (measured on torch's CPU kernels with
+        saved_tensors_hooks), plus the contiguous copy of the weights they make."""
+        d, g, n = self.units, self.gates, input_shape[-1]
+        return batch * steps * (self._SAVED_PER_UNIT[g] * d + 3 * n) + g * d * (n + d)
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "recurrent_activation": activations.serialize(self.recurrent_activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout}
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+
+    def extra_repr(self):
+        return f"name={self.name!r}, units={self.units}"
 
 
 class SimpleRNNCell(_Cell):
-    """``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``."""
+    """``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
+
+    Weights: ``kernel (n, d)``, ``recurrent_kernel (d, d)``, ``bias (d,)``; state ``h`` ``(batch, d)``.
+    """
 
     kernel_name = "simple_rnn"
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                         recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+                         dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed, **kwargs)
 
     def step(self, xp_t, states, rec_mask=None):
         h = states[0] if rec_mask is None else states[0] * rec_mask
@@ -132,9 +206,14 @@ class SimpleRNNCell(_Cell):
     def fused_fn(self):
         return torch.rnn_tanh if self.activation is torch.tanh else torch.rnn_relu
 
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("recurrent_activation")
+        return cfg
+
 
 class LSTMCell(_Cell):
-    """Gates ``i, f, c, o`` along the ``4·units`` axis; one bias ``(4·units,)``.
+    """Gates ``i, f, c, o`` along the ``4·units`` axis; one bias ``(4·units,)``; states ``[h, c]``.
 
     ``c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g)``, ``h_t = σ(o)⊙tanh(c_t)``.
     """
@@ -143,8 +222,18 @@ class LSTMCell(_Cell):
     n_states = 2
     kernel_name = "lstm"
 
-    def __init__(self, units, *, unit_forget_bias=True, **kwargs):
-        super().__init__(units, **kwargs)
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         seed=seed, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _bias_init(self):
@@ -169,7 +258,7 @@ class LSTMCell(_Cell):
 
 
 class GRUCell(_Cell):
-    """Gates ``z, r, h`` along the ``3·units`` axis.
+    """Gates ``z, r, h`` along the ``3·units`` axis; state ``h``.
 
     ``reset_after=True`` (default): bias ``(2, 3·units)`` (input row, recurrent row) and
     ``hh = tanh(x_h + r⊙(h@R_h + b_rh))``; ``reset_after=False``: bias ``(3·units,)`` and
@@ -179,8 +268,18 @@ class GRUCell(_Cell):
     gates = 3
     kernel_name = "gru"
 
-    def __init__(self, units, *, reset_after=True, **kwargs):
-        super().__init__(units, **kwargs)
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 reset_after=True, seed=None, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         seed=seed, **kwargs)
         self.reset_after = bool(reset_after)
 
     def _bias_shape(self):
@@ -233,179 +332,38 @@ class GRUCell(_Cell):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
-class RNNBase(Layer):
-    """What SimpleRNN, LSTM and GRU share: arguments, shape rule, masks, state and the reference loop."""
-
-    supports_masking = True
-    path: str | None = None  # force "fused", "packed", "sequence" or "loop" (tests); None chooses
+class RNNBase(RNN):
+    """What SimpleRNN, LSTM and GRU share: an RNN around a cell built from the layer's own arguments,
+    whose config lists the cell's arguments (as Keras writes these layers, without a ``cell`` entry)."""
 
     def __init__(self, cell_class: type, cell_kwargs: dict, cell_name: str, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
                  activity_regularizer=None, implementation=None, use_cudnn="auto", **kwargs):
         # implementation and use_cudnn choose between kernels in Keras; here the kernels choose themselves
-        super().__init__(**kwargs)
+        super().__init__((cell_class, cell_kwargs, cell_name), return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, **kwargs)
         checks.unsupported(self, REGULARIZER_FIX, activity_regularizer=activity_regularizer)
+
+    def _make_cell(self, spec):
+        cell_class, cell_kwargs, cell_name = spec
         checks.positive_int(self, "units", cell_kwargs.get("units"))
         checks.number_in(self, "dropout", cell_kwargs.get("dropout", 0.0), 0, 1)
         checks.number_in(self, "recurrent_dropout", cell_kwargs.get("recurrent_dropout", 0.0), 0, 1)
-        self.cell = cell_class(name=cell_name, dtype=self.dtype, **cell_kwargs)
-        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
-        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
-        self._state_values: list[torch.Tensor] | None = None
+        return cell_class(name=cell_name, dtype=self.dtype, **cell_kwargs)
 
     @property
     def units(self) -> int:
         return self.cell.units
 
-    # -- shapes and masks ------------------------------------------------------------
-    def compute_output_shape(self, input_shape):
-        fix = None
-        if len(input_shape) == 2 and is_fixed(input_shape[1]):
-            fix = (f"Add a feature axis, e.g. layers.Reshape(({input_shape[1]}, 1)) to read "
-                   f"{input_shape[1]} time steps of 1 feature each.")
-        self._require_rank(input_shape, 3, "(batch, timesteps, features)", fix)
-        self._require_fixed(input_shape, -1, "number of features (last axis)")
-        if self.built:
-            self._check_built_dim(input_shape, -1, self.cell.kernel.shape[0], "features")
-        if self.stateful and not is_fixed(input_shape[0]):
-            raise ShapeError(self._error(
-                "uses stateful=True, so the batch size must be static; found a dynamic batch size",
-                f"input shape {fmt_shape(input_shape)}",
-                "Pass batch_size=... (or batch_shape=...) to Input so every batch has the same size."))
-        batch, d = input_shape[0], self.units
-        out = (batch, input_shape[1], d) if self.return_sequences else (batch, d)
-        if self.return_state:
-            return [out] + [(batch, d)] * self.cell.n_states
-        return out
-
-    def build(self, input_shape):
-        self.cell._build_from((input_shape[0], input_shape[-1]))
-
-    @property
-    def mask_rule(self):
-        return "carry" if self.return_sequences else "consume"
-
-    def compute_mask(self, inputs, mask=None):
-        out = mask if self.return_sequences else None
-        return [out] + [None] * self.cell.n_states if self.return_state else out
-
-    def compute_mask_shape(self, input_shape, mask_shape):
-        out = mask_shape if self.return_sequences else None
-        return [out] + [None] * self.cell.n_states if self.return_state else out
-
-    # -- state ---------------------------------------------------------------------------
-    def reset_states(self) -> None:
-        """Zero the carried states of a stateful layer."""
-        self._state_values = None
-
-    reset_state = reset_states
-
-    def _initial_states(self, inputs, initial_state) -> list[torch.Tensor]:
-        B = inputs.shape[0]
-        if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            if len(states) != self.cell.n_states or any(tuple(s.shape) != (B, self.units) for s in states):
-                got = [tuple(s.shape) for s in states]
-                raise ShapeError(self._error(
-                    f"expects initial_state as {self.cell.n_states} tensor(s) of shape (batch, units) = {(B, self.units)}",
-                    f"initial_state shapes {got}"))
-            return [s.to(inputs.dtype) for s in states]
-        if self.stateful and self._state_values is not None:
-            return self._state_values
-        zero = inputs.new_zeros(B, self.units)
-        return [zero] * self.cell.n_states
-
-    # -- the call ----------------------------------------------------------------------
-    def call(self, inputs, mask=None, training=False, initial_state=None):
-        B, T = inputs.shape[0], inputs.shape[1]
-        if mask is not None:
-            if tuple(mask.shape) != (B, T):
-                raise ShapeError(self._error(
-                    f"got a mask of shape {tuple(mask.shape)} that does not match the input's (batch, timesteps) = {(B, T)}",
-                    f"input shape {tuple(inputs.shape)}", "Pass a boolean mask of shape (batch, timesteps)."))
-            mask = mask.to(torch.bool)
-        states = self._initial_states(inputs, initial_state)
-        cell, x, rec_mask = self.cell, inputs, None
-        if training and cell.dropout > 0:
-            keep = 1.0 - cell.dropout
-            x = x * (torch.empty(B, 1, x.shape[-1], device=x.device, dtype=x.dtype).bernoulli_(keep) / keep)
-        if training and cell.recurrent_dropout > 0:
-            keep = 1.0 - cell.recurrent_dropout
-            rec_mask = torch.empty(B, self.units, device=x.device, dtype=x.dtype).bernoulli_(keep) / keep
-        if self.go_backwards:
-            x = x.flip(1)
-            mask = None if mask is None else mask.flip(1)
-        if self.path == "loop":
-            seq, last, states = self._reference_loop(x, mask, states, rec_mask)
-        else:
-            try:
-                seq, last, states = kernels.run(
-                    cell, x, mask, states, training, return_sequences=self.return_sequences,
-                    zero_output_for_mask=self.zero_output_for_mask, recurrent_dropout=rec_mask is not None,
-                    path=self.path)
-            except kernels.NoKernel:
-                seq, last, states = self._reference_loop(x, mask, states, rec_mask)
-        if self.stateful:
-            self._state_values = [s.detach() for s in states]
-        output = seq if self.return_sequences else last
-        return [output, *states] if self.return_state else output
-
-    def _reference_loop(self, x, mask, states, rec_mask):
-        """The one reference loop: Keras's step-by-step update, any mask, any cell configuration."""
-        cell = self.cell
-        xp = cell.project(x)
-        y = None
-        outs = []
-        zeros = None
-        for t in range(x.shape[1]):
-            out, new = cell.step(xp[:, t], states, rec_mask)
-            if mask is None:
-                states, y = new, out
-            else:
-                m = mask[:, t].unsqueeze(1)
-                states = [torch.where(m, n, s) for n, s in zip(new, states)]
-                if zeros is None:
-                    zeros = torch.zeros_like(out)
-                y = torch.where(m, out, zeros if (self.zero_output_for_mask or y is None) else y)
-            if self.return_sequences:
-                outs.append(y)
-        if y is None:  # zero time steps
-            y = x.new_zeros(x.shape[0], self.units)
-        seq = torch.stack(outs, dim=1) if self.return_sequences and outs else (
-            x.new_zeros(x.shape[0], 0, self.units) if self.return_sequences else None)
-        return seq, y, states
-
-    # -- cost rule -----------------------------------------------------------------------
-    _GATE_TEXT = {1: "one recurrent update", 3: "the same 3 gates (z, r, h)", 4: "the same 4 gates (i, f, c, o)"}
-    _ELEMENTWISE = {1: 2, 3: 11, 4: 13}  # bias/activation/gate element-wise ops per unit and step
-
-    def cost(self, input_shape, output_shape):
-        B, T, n = input_shape[0], input_shape[1], input_shape[-1]
-        d, g = self.units, self.cell.gates
-        ds, ns = sym("d"), sym("n")
-        bias = {1: prod(ds), 3: prod(6 if getattr(self.cell, "reset_after", False) else 3, ds), 4: prod(4, ds)}[g]
-        weights = prod(g, ds, plus(ns, ds))
-        steps = B * T
-        # what torch's CPU recurrent kernels keep per step (measured with saved_tensors_hooks), plus
-        # the contiguous copy of the weights they make
-        per_unit = {1: 1, 3: 10, 4: 16}[g]
-        saved = ((steps * (per_unit * d + 3 * n) + g * d * (n + d), None),)
-        return Cost(
-            params=plus(weights, bias) if self.cell.use_bias else weights, values={ds: d, ns: n},
-            macs=prod(T, g, ds, plus(ns, ds)), other_flops=T * d * self._ELEMENTWISE[g],
-            reads=(f"walks the {T if not is_fixed(T) else str(T)} time steps in order"
-                   + (" backwards" if self.go_backwards else "")
-                   + f" with {self._GATE_TEXT[g]}, carrying a state of {d}; parameters do not depend on the number of steps"),
-            rf=("recurrent",), needs_fixed=("features (last axis)",), saved=saved)
-
     def get_config(self):
-        cfg = {**super().get_config(), **{k: v for k, v in self.cell.get_config().items()
-                                          if k not in ("name", "trainable", "dtype")}}
-        cfg.update(return_sequences=self.return_sequences, return_state=self.return_state,
-                   go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
-                   zero_output_for_mask=self.zero_output_for_mask)
+        cfg = {k: v for k, v in super().get_config().items() if k != "cell"}
+        cfg.update({k: v for k, v in self.cell.get_config().items() if k not in ("name", "trainable", "dtype")})
         return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def extra_repr(self):
         return f"name={self.name!r}, units={self.units}"

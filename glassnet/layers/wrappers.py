@@ -10,7 +10,7 @@ from ..graph import call_flags
 from . import registry
 from .base import Layer
 from .cost import Cost
-from .recurrent import RNNBase
+from .rnn import RNN
 
 __all__ = ["Bidirectional", "TimeDistributed"]
 
@@ -24,7 +24,8 @@ class Bidirectional(Layer):
     both copies use ``zero_output_for_mask = return_sequences``.
 
     Args:
-        layer: a SimpleRNN, LSTM or GRU (its config is copied; it is not itself used).
+        layer: a recurrent layer — SimpleRNN, LSTM, GRU, ConvLSTM or ``RNN(cell)`` with any cell (its config
+            is copied; it is not itself used).
         merge_mode: "concat" (default), "sum", "mul", "ave" or None (a list of both outputs).
         backward_layer: optional explicit backward layer (must have go_backwards=True).
     """
@@ -32,17 +33,15 @@ class Bidirectional(Layer):
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, RNNBase):
+        if not isinstance(layer, RNN):
             raise ConfigError(
-                f"Bidirectional needs a recurrent layer (SimpleRNN, LSTM, GRU). Received: layer={layer!r}")
+                f"Bidirectional needs a recurrent layer (SimpleRNN, LSTM, GRU, RNN). Received: layer={layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ConfigError(f"Invalid merge mode. Expected one of {_MERGE_MODES}. Received: merge_mode={merge_mode!r}")
         super().__init__(**kwargs)
-        cfg = layer.get_config()
-        forward = type(layer).from_config({**cfg, "name": "forward_" + layer.name})
+        forward = _copy(layer, name="forward_" + layer.name)
         if backward_layer is None:
-            backward = type(layer).from_config({**cfg, "name": "backward_" + layer.name,
-                                                "go_backwards": not layer.go_backwards})
+            backward = _copy(layer, name="backward_" + layer.name, go_backwards=not layer.go_backwards)
         else:
             backward = backward_layer
         for l in (forward, backward):
@@ -52,6 +51,10 @@ class Bidirectional(Layer):
         self.return_sequences, self.return_state = forward.return_sequences, forward.return_state
         if weights is not None:
             self._initial_weights = weights
+
+    @property
+    def onnx_unsupported(self):
+        return self.forward_layer.onnx_unsupported or self.backward_layer.onnx_unsupported
 
     def build(self, input_shape):
         self.forward_layer._build_from(input_shape)
@@ -85,18 +88,18 @@ class Bidirectional(Layer):
         out = mask if self.return_sequences else None
         outs = [out] * self._n_outputs()
         if self.return_state:
-            outs += [None] * (2 * self.forward_layer.cell.n_states)
+            outs += [None] * (2 * self.forward_layer._n_states())
         return outs if len(outs) > 1 else outs[0]
 
     def compute_mask_shape(self, input_shape, mask_shape):
         out = mask_shape if self.return_sequences else None
         outs = [out] * self._n_outputs()
         if self.return_state:
-            outs += [None] * (2 * self.forward_layer.cell.n_states)
+            outs += [None] * (2 * self.forward_layer._n_states())
         return outs if len(outs) > 1 else outs[0]
 
     def call(self, inputs, mask=None, training=False, initial_state=None):
-        n = self.forward_layer.cell.n_states
+        n = self.forward_layer._n_states()
         fs = bs = None
         if initial_state is not None:
             fs, bs = list(initial_state[:n]), list(initial_state[n:])
@@ -208,6 +211,19 @@ class TimeDistributed(Layer):
 
     def get_config(self):
         return {**super().get_config(), "layer": _serialize_inner(self.layer)}
+
+
+def _cell_classes(layer) -> dict:
+    """The classes of a recurrent layer's cells, by name, for rebuilding a copy from its config."""
+    cells = getattr(layer.cell, "cells", [layer.cell])
+    return {type(c).__name__: type(c) for c in cells + [layer.cell]}
+
+
+def _copy(layer, **changes):
+    """A fresh layer from ``layer``'s config (its cell classes known even if they are a user's own)."""
+    ctx = registry.current()
+    with registry.loading_context({**ctx.custom_objects, **_cell_classes(layer)}, ctx.safe_mode):
+        return type(layer).from_config({**layer.get_config(), **changes})
 
 
 def _serialize_inner(layer, name=None) -> dict:
