@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..formatting import fmt_bytes, fmt_int
-from .report import analyze
+from .analyze import analyze
 from .table import render_table
 
 __all__ = ["compare", "Comparison"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sympy
 
 from ..dims import BATCH, fmt_shape
-from .report import CONVENTION, analyze, layer_row
+from .analyze import analyze
+from .layer_costs import layer_row
+from .report import CONVENTION
 
 __all__ = ["explain", "growth"]
 
