@@ -306,7 +306,10 @@ def traced_cost(layer, cost: Cost, inputs) -> Cost | None:
 def _per_sample(total):
     """Work per sample: the total over the batch size B, when it is B times something."""
     per = sympy.expand(total / BATCH)
-    return None if per.has(BATCH) else per
+    if per.has(BATCH):
+        return None
+    factored = sympy.factor(per)
+    return factored if len(str(factored)) < len(str(per)) else per
 
 
 def _example_sizes(tensors) -> tuple[list, list, dict]:

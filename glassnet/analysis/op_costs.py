@@ -315,8 +315,9 @@ def _pool(c, name):
     k = [kernel] if isinstance(kernel, int) else list(kernel)
     spatial = len(c.out) - (2 if len(c.shape(0)) == len(k) + 2 else 1)
     k = k * spatial if len(k) == 1 else k
-    saved = c.tensors(0) if "max" in name else ()
-    return OpCost(0, other=_numel(c.out) * prod(k), saved=saved)
+    if "max" in name:  # the input and the int64 index of each maximum
+        return OpCost(0, other=_numel(c.out) * prod(k), saved=c.tensors(0), saved_bytes=8 * _numel(c.out))
+    return OpCost(0, other=_numel(c.out) * prod(k))
 
 
 def op_cost(node, shape_of, is_activation) -> OpCost:
