@@ -286,18 +286,18 @@ def test_compare_and_explain_plain_modules():
 
 
 # ---------------------------------------------------------------------- glassnet layers without a cost rule
-class _Custom(layers.Layer):
-    """A user's layer with five weights and no cost rule."""
+class _LowRank(layers.Layer):
+    """A user's layer without a cost rule: a projection through a rank-2 bottleneck, x @ u @ v."""
 
     def build(self, input_shape):
-        for i in range(5):
-            self.add_weight(shape=(input_shape[-1], 2), initializer="ones")
+        self.u = self.add_weight(shape=(input_shape[-1], 2), initializer="ones", name="u")
+        self.v = self.add_weight(shape=(2, 5), initializer="ones", name="v")
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 2)
+        return (*input_shape[:-1], 5)
 
     def call(self, x):
-        return sum(x @ w for w in self.weights)
+        return (x @ self.u) @ self.v
 
 
 def _flops_on_meta(model, shape):
@@ -308,14 +308,14 @@ def _flops_on_meta(model, shape):
 
 
 def test_a_glassnet_layer_without_a_cost_rule_is_measured_by_tracing():
-    model = gn.Sequential([gn.Input((None, 3)), _Custom(name="custom")])
+    model = gn.Sequential([gn.Input((None, 3)), _LowRank(name="low_rank")])
     report = gn.analyze(model, batch_size=4)
-    row = report.row("custom")
-    assert row.params == 30 and row.macs_source == "traced" and row.macs_formula == "30·T"
-    assert "measured by tracing it with torch.export" in row.reads
+    row = report.row("low_rank")
+    assert row.params == 16 and row.macs_source == "traced" and row.macs_formula == "16·T"  # 3·2 + 2·5 per step
+    assert "has no cost rule" in row.reads and "measured by tracing it with torch.export" in row.reads
     assert row.macs is None  # T has no size yet: unknown, not 0
-    concrete = gn.analyze(model, input_shape=(4, 7, 3)).row("custom")
-    assert 2 * concrete.macs == _flops_on_meta(model, (4, 7, 3)) == 2 * 4 * 7 * 30
+    concrete = gn.analyze(model, input_shape=(4, 7, 3)).row("low_rank")
+    assert 2 * concrete.macs == _flops_on_meta(model, (4, 7, 3)) == 2 * 4 * 7 * 16
 
 
 def test_a_lambda_after_a_convolution_is_measured_in_the_convolutions_dims():

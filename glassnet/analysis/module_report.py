@@ -124,24 +124,14 @@ def graph_costs(tr) -> tuple[dict, list, object]:
                 m.unknown[name] += 1
             elif short in _CONTRACTIONS or name == "glassnet.rnn":
                 m.ops[short if name != "glassnet.rnn" else node.args[0]] += 1
-            elif cost.other not in (0, None) and cost.other != sympy.Integer(0):
+            elif cost.other is not None and cost.other != 0:
                 m.ops["element-wise"] += 1
             for s in cost.saved:
                 m.saved.setdefault(s, _bytes(s, shape_of))
             m.saved_extra.append(cost.saved_bytes)
-    order = sorted(modules, key=lambda p: (min(_index(program, n) for n in modules[p].nodes), p.count(".")))
-    if "" in modules:
-        order.remove("")
-        order.insert(0, "")
+    position = {n: i for i, n in enumerate(program.graph.nodes)}
+    order = sorted(modules, key=lambda p: (p != "", min(position[n] for n in modules[p].nodes), p.count(".")))
     return modules, order, shape_of
-
-
-def _index(program, node, _cache={}):  # noqa: B006 - positions of the graph's nodes, computed once per graph
-    key = id(program.graph)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = {n: i for i, n in enumerate(program.graph.nodes)}
-    return _cache[key][node]
 
 
 def _total(terms):
@@ -159,10 +149,11 @@ def _shape_text(shape) -> str:
 
 
 def _outputs(program, members: set, whole: bool) -> list:
-    out_node = next(n for n in program.graph.nodes if n.op == "output")
+    """The tensors a module hands on: read outside it (in graph order); the graph's outputs for the model."""
     if whole:
+        out_node = next(n for n in reversed(program.graph.nodes) if n.op == "output")
         return [a for a in flatten(out_node.args[0]) if isinstance(a, torch.fx.Node)]
-    return [n for n in members if any(u not in members for u in n.users)]
+    return [n for n in program.graph.nodes if n in members and any(u not in members for u in n.users)]
 
 
 def _peak(program, shape_of, sizes, user_inputs: set):

@@ -23,6 +23,8 @@ import sympy
 import torch
 from torch.utils._sympy import functions as tsf
 
+from ..dims import fmt_dim
+
 __all__ = ["Converter", "text", "value", "prod", "tidy"]
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -171,19 +173,4 @@ def _atom_text(e) -> str:
         return ("⌊" + inner + "⌋") if isinstance(e, sympy.floor) else ("⌈" + inner + "⌉")
     if e.is_Add:
         return "(" + text(e).replace(" ", "") + ")"
-    raw = sympy.sstr(e)
-    raw = re.sub(r"\*\*(\d+)", lambda m: m.group(1).translate(_SUPERSCRIPT), raw)
-    raw = raw.replace("floor(", "⌊").replace("ceiling(", "⌈")
-    out, stack = [], []
-    for ch in raw:
-        if ch in "⌊⌈":
-            stack.append("⌋" if ch == "⌊" else "⌉")
-            out.append(ch)
-        elif ch == "(":
-            stack.append(")")
-            out.append(ch)
-        elif ch == ")":
-            out.append(stack.pop() if stack else ch)
-        elif ch != " ":
-            out.append(ch)
-    return "".join(out).replace("*", "·")
+    return re.sub(r"··(\d+)", lambda m: m.group(1).translate(_SUPERSCRIPT), fmt_dim(e))

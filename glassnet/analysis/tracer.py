@@ -113,6 +113,8 @@ class _TraceMode(TorchFunctionMode):
         super().__init__()
         self.module_names = module_names
         self.events: list[Event] = []
+        self.env = None      # export's shape environment, found on the first call with fake tensors
+        self.inputs: list = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -121,17 +123,22 @@ class _TraceMode(TorchFunctionMode):
             x, hx, weights, *flags = args
             hx = list(hx) if isinstance(hx, (list, tuple)) else [hx]
             func, args = torch.ops.glassnet.rnn.default, (mode, x, hx, list(weights), *flags)
-        env = _shape_env(args, kwargs)
+        if self.env is None:
+            self.env = _shape_env(args, kwargs)
+            self.inputs = list(self.env.var_to_range) if self.env is not None else []  # the example's sizes
+        env = self.env
         if env is None:
             out = func(*args, **kwargs)
             return tuple(out) if func is torch.ops.glassnet.rnn.default else out
-        n_guards, replaced, ranges = len(env.guards), dict(env.replacements), dict(env.var_to_range)
+        n_guards, n_replaced = len(env.guards), len(env.replacements)
+        ranges = [env.var_to_range.get(k) for k in self.inputs]
         out = func(*args, **kwargs)
-        if len(env.guards) != n_guards or len(env.replacements) != len(replaced) or env.var_to_range != ranges:
-            self._note(env, func, n_guards, replaced, ranges)
+        if len(env.guards) != n_guards or len(env.replacements) != n_replaced or \
+                ranges != [env.var_to_range.get(k) for k in self.inputs]:
+            self._note(env, func, n_guards, n_replaced, dict(zip(self.inputs, ranges)))
         return tuple(out) if func is torch.ops.glassnet.rnn.default else out
 
-    def _note(self, env, func, n_guards, replaced, ranges):
+    def _note(self, env, func, n_guards, n_replaced, ranges):
         frame = _user_frame()
         where = code = ""
         module = None
@@ -144,8 +151,8 @@ class _TraceMode(TorchFunctionMode):
             function = frame.f_code.co_name if owner is None else f"{type(owner).__name__}.{frame.f_code.co_name}"
             where = f"{frame.f_code.co_filename}:{frame.f_lineno} ({function})"
         self.events.append(Event(
-            (n_guards, len(env.guards)), {k: v for k, v in env.replacements.items() if k not in replaced},
-            {k: (ranges.get(k), v) for k, v in env.var_to_range.items() if ranges.get(k) != v},
+            (n_guards, len(env.guards)), dict(list(env.replacements.items())[n_replaced:]),
+            {k: (old, env.var_to_range.get(k)) for k, old in ranges.items() if env.var_to_range.get(k) != old},
             where, code, module, getattr(func, "__name__", str(func))))
 
 
@@ -204,7 +211,7 @@ def _dim_spec(value):
     name = getattr(value, "__name__", None)
     if name is not None and hasattr(value, "min"):
         lo, hi = value.min, value.max
-        return name, (None if lo in (0, 1, 2) else lo), (None if hi >= sys.maxsize - 1 else hi)
+        return name, (lo if isinstance(lo, int) and lo > 2 else None), (hi if isinstance(hi, int) and hi < sys.maxsize - 1 else None)
     raise TypeError(f"A dynamic dimension is a name or a torch.export.Dim. Received: {value!r}")
 
 
@@ -239,6 +246,12 @@ class _Leaf:
 
 def _leaves(args, kwargs, bound, spec) -> list[_Leaf]:
     """The example tensors in export's order, each with the dims the user named on it."""
+    positional = []  # the parameter each positional argument fills (a *args parameter takes the rest)
+    for pname, param in bound.signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            positional += [pname] * (len(args) - len(positional))
+        elif param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            positional.append(pname)
     out = []
     flat, _ = pytree.tree_flatten_with_path((args, kwargs))
     for keys, leaf in flat:
@@ -246,16 +259,13 @@ def _leaves(args, kwargs, bound, spec) -> list[_Leaf]:
             continue
         top = "args" if keys[0].idx == 0 else "kwargs"
         path = f"L['{top}']" + "".join(f"[{k.idx}]" if hasattr(k, "idx") else f"[{k.key!r}]" for k in keys[1:])
-        if top == "args":
-            pname = list(bound.arguments)[keys[1].idx]
-            rest = keys[2:]
-        else:
-            pname = keys[1].key
-            rest = keys[2:]
+        pname = positional[keys[1].idx] if top == "args" else keys[1].key
+        rest = keys[2:]
         label = pname + "".join(f"[{getattr(k, 'idx', getattr(k, 'key', ''))}]" for k in rest)
         axes = spec.get(pname, {})
         if isinstance(axes, list):
             axes = axes[rest[0].idx] if rest and hasattr(rest[0], "idx") and rest[0].idx < len(axes) else {}
+        axes = {a % leaf.dim() if leaf.dim() else a: v for a, v in axes.items()}  # -1 is the last axis
         out.append(_Leaf(path, label, leaf, axes))
     return out
 
