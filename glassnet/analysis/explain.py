@@ -81,8 +81,8 @@ def _paragraph(r) -> str:
         lines.append("    owns no parameters")
     if r.macs_formula not in ("0", "?"):
         per = "per sample" if r.macs_source in ("rule", "traced") else "per call"
-        how = "" if r.macs_source != "measured" else ", measured at the example inputs"
-        lines.append(f"    costs {r.macs_formula} multiply-adds {per} ({growth(r.macs_expr)}{how})")
+        how = "measured at the example inputs" if r.macs_source == "measured" else growth(r.macs_expr)
+        lines.append(f"    costs {r.macs_formula} multiply-adds {per} ({how})")
     elif r.macs_formula == "?":
         lines.append("    its cost is unknown")
     if r.needs_fixed:

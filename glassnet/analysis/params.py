@@ -33,8 +33,8 @@ def module_params(module: nn.Module, path: str, holders: dict) -> tuple[int, str
     text = " + ".join(parts) if own else f"{count:,}"
     if text.replace(",", "") == str(count):
         text = f"{count:,}"
-    shared = sorted({o for t in tensors for o in holders.get(t, ()) if not _inside(o, path)})
-    return count, text, ", ".join(shared) or None
+    shared = ", ".join(sorted({o for t in tensors for o in holders.get(t, ()) if not _inside(o, path)})) or None
+    return count, text if shared is None else f"{text} (shared with {shared})", shared
 
 
 def model_params(module: nn.Module) -> dict:

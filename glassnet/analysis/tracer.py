@@ -22,8 +22,11 @@ treats sizes 0 and 1 as constants).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import linecache
+import logging
 import os
 import sys
 import warnings
@@ -336,7 +339,7 @@ def trace(module: nn.Module, example_inputs, dynamic=None) -> Trace:
     names = {id(m): path for path, m in module.named_modules(remove_duplicate=False)}
     mode = _TraceMode(names)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_torch_logs():
             warnings.simplefilter("ignore")
             with mode:
                 program = torch.export.export(_Entry(module), (args, kwargs),
@@ -347,6 +350,23 @@ def trace(module: nn.Module, example_inputs, dynamic=None) -> Trace:
     env = _find_env(program)
     symbols, constraints = _map_dims(program, env, leaves, mode.events)
     return Trace(program, Converter(symbols), sizes, module, constraints, leaves)
+
+
+@contextlib.contextmanager
+def _quiet_torch_logs():
+    """A failed export logs warnings and prints its partial graph to stderr; the report says what failed,
+    once, so both are held back while exporting."""
+    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._export", "torch.export",
+                                                "torch._dynamo", "torch.fx.experimental.recording")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _find_env(program):
