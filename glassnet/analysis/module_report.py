@@ -289,9 +289,13 @@ def traced_cost(layer, cost: Cost, inputs) -> Cost | None:
         per_sample.append(None if total is None else _per_sample(total.xreplace(back)))
     if per_sample[0] is None:
         return None
+    measured = f"its multiply-adds were measured by tracing it with torch.export at input {fmt_shape(tensors[0].symbolic_shape)}"
+    reads = cost.reads
+    for unknown in ("its multiply-adds are unknown", "its cost is unknown"):
+        reads = reads.replace(unknown, measured)
     return Cost(params=cost.params, values=cost.values, macs=per_sample[0], other_flops=per_sample[1],
-                reads=f"{cost.reads}; measured by tracing it with torch.export at input {fmt_shape(tensors[0].symbolic_shape)}",
-                rf=cost.rf, needs_fixed=cost.needs_fixed, saved=cost.saved)
+                reads=reads if measured in reads else f"{reads}; {measured}", rf=cost.rf, needs_fixed=cost.needs_fixed,
+                saved=cost.saved)
 
 
 def _per_sample(total):
