@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..formatting import fmt_bytes, fmt_int
-from .report import analyze
+from .analyze import analyze
 from .table import render_table
 
 __all__ = ["compare", "Comparison"]
@@ -27,7 +27,8 @@ class Comparison:
         return {"a": self.report_a.to_dict(), "b": self.report_b.to_dict(), "totals": self.totals()}
 
     def __str__(self) -> str:
-        headers = ["#", f"{self.a.name}", "Output", "Params", "MACs", "RF", "│", f"{self.b.name}", "Output", "Params", "MACs", "RF"]
+        headers = ["#", self.report_a.model_name, "Output", "Params", "MACs", "RF", "│", self.report_b.model_name, "Output",
+                   "Params", "MACs", "RF"]
         rows = []
         for i, (x, y) in enumerate(self.pairs):
             def cells(r):
@@ -46,9 +47,14 @@ class Comparison:
         return "\n".join(out)
 
 
-def compare(a, b, input_shape=None, batch_size: int = 1, print_fn=print) -> Comparison:
-    """Analyse two models and print them side by side (layers aligned by position), with totals and ratios."""
-    c = Comparison(a, b, analyze(a, input_shape, batch_size), analyze(b, input_shape, batch_size))
+def compare(a, b, input_shape=None, batch_size: int = 1, print_fn=print, *, example_inputs=None, dynamic=None) -> Comparison:
+    """Analyse two models and print them side by side (layers, or modules, aligned by position), with
+    totals and ratios. Plain torch modules take ``example_inputs`` and ``dynamic`` as in ``analyze``."""
+    def one(model):
+        if hasattr(model, "graph_nodes"):
+            return analyze(model, input_shape, batch_size)
+        return analyze(model, input_shape, example_inputs=example_inputs, dynamic=dynamic)
+    c = Comparison(a, b, one(a), one(b))
     if print_fn is not None:
         print_fn(str(c))
     return c

@@ -3,9 +3,12 @@ costs as the input grows."""
 from __future__ import annotations
 
 import sympy
+import torch
 
 from ..dims import BATCH, fmt_shape
-from .report import CONVENTION, analyze, layer_row
+from .analyze import analyze
+from .layer_costs import layer_row
+from .report import CONVENTION
 
 __all__ = ["explain", "growth"]
 
@@ -28,9 +31,20 @@ def growth(expr_text: str) -> str:
     return ", ".join(parts)
 
 
-def explain(obj, input_shape=None, print_fn=print) -> str:
-    """Explain a model (every layer) or one built layer; prints and returns the text."""
-    if hasattr(obj, "graph_nodes"):
+def explain(obj, input_shape=None, print_fn=print, *, example_inputs=None, dynamic=None, module: str | None = None) -> str:
+    """Explain a model (every layer), one built layer, or any ``torch.nn.Module`` traced at
+    ``example_inputs`` (every module, or only the one at path ``module``); prints and returns the text."""
+    if not hasattr(obj, "graph_nodes") and not hasattr(obj, "compute_output_shape") and isinstance(obj, torch.nn.Module):
+        report = analyze(obj, input_shape, example_inputs=example_inputs, dynamic=dynamic)
+        rows = report.rows if module is None else [report.row(module if module else report.model_name)]
+        ran = f"{len(report.rows)} module{'s' if len(report.rows) != 1 else ''} ran"
+        lines = [f'Module "{report.model_name}": {ran}, {report.totals["params"]:,} parameters; '
+                 f'formulas per call over {", ".join(report.dims) or "no named dims"} ({CONVENTION})']
+        lines += [_paragraph(r) for r in rows]
+        lines += [f"  {c.sentence()}" for c in report.constraints if module is None]
+        lines += [f"Note: {n}" for n in report.notes]
+        text = "\n".join(lines)
+    elif hasattr(obj, "graph_nodes"):
         report = analyze(obj, input_shape)
         rows = [r for r in report.rows if r.type != "InputLayer"]
         lines = [f'Model "{obj.name}": {len(rows)} layers, {report.totals["params"]:,} parameters. ({CONVENTION})']
@@ -43,7 +57,7 @@ def explain(obj, input_shape=None, print_fn=print) -> str:
         report = _single_layer_report(obj, obj._build_shape)
         text = _paragraph(report)
     else:
-        raise TypeError(f"explain() takes a glassnet model or layer. Received: {type(obj).__name__}")
+        raise TypeError(f"explain() takes a glassnet model or layer, or a torch.nn.Module. Received: {type(obj).__name__}")
     if print_fn is not None:
         print_fn(text)
     return text
@@ -66,7 +80,9 @@ def _paragraph(r) -> str:
     else:
         lines.append("    owns no parameters")
     if r.macs_formula not in ("0", "?"):
-        lines.append(f"    costs {r.macs_formula} multiply-adds per sample ({growth(r.macs_expr)})")
+        per = "per sample" if r.macs_source in ("rule", "traced") else "per call"
+        how = "measured at the example inputs" if r.macs_source == "measured" else growth(r.macs_expr)
+        lines.append(f"    costs {r.macs_formula} multiply-adds {per} ({how})")
     elif r.macs_formula == "?":
         lines.append("    its cost is unknown")
     if r.needs_fixed:

@@ -1,26 +1,29 @@
-"""``gn.analyze``: per-layer rows — shapes, params with formula, MACs as formulas of the named
-dimensions, element-wise work, memory, receptive field from the model input, mask flow, the
-dimensions each layer needs fixed and how it reads its input — all from the layers' own cost
-rules, with no data and no forward pass.
+"""What an analysis returns: one ``Row`` per layer (a glassnet model) or per module (any ``nn.Module``),
+totals, the sizes the numbers are evaluated at, and what the model fixes — printable as text, HTML
+(Jupyter shows it) and Markdown, and exportable as versioned JSON in which every unknown is ``null``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 
-import sympy
+from .symbolic import value
+from .table import render_html, render_markdown, render_report
 
-from .. import dtypes, formula
-from ..dims import BATCH, fmt_shape, is_fixed
-from ..graph import SymbolicTensor
-from ..layers.cost import Cost
-from ..layers.input_layer import InputLayer
-from ..structure import flatten, map_structure
-from .table import render_report
-
-__all__ = ["analyze", "Report", "Row", "CONVENTION", "nested_model_cost", "layer_row"]
+__all__ = ["Report", "Row", "CONVENTION", "SCHEMA_VERSION"]
 
 CONVENTION = "1 MAC = one multiply-add (matmul/convolution); FLOPs = 2 × MACs; element-wise work is counted apart"
+# 2: schema_version, method, notes and constraints; per-row depth, macs_source and unknown_ops;
+#    null (never "?" or "—") for every unknown
+SCHEMA_VERSION = 2
+
+# how a report got its numbers
+METHODS = {
+    "rules": "from the layers' own cost rules (no data, no forward pass)",
+    "export": "traced with torch.export; formulas over the named dimensions, evaluated at the example sizes",
+    "flop_counter": "measured with torch.utils.flop_counter.FlopCounterMode at the example inputs only",
+}
 
 
 @dataclass
@@ -45,13 +48,36 @@ class Row:
     children: list = field(default_factory=list)
     macs_expr: str = ""
     saved_bytes: int | None = None
+    depth: int = 0                 # nesting of a module row (0 for the model and for glassnet layers)
+    macs_source: str = "rule"      # rule | export | traced (a glassnet layer without a rule) | measured
+    unknown_ops: tuple = ()        # operators whose cost is unknown (they make macs None)
+
+
+def _nulls(obj):
+    """JSON view: an unknown is null, never "?" or "—"."""
+    if isinstance(obj, dict):
+        return {k: _nulls(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nulls(v) for v in obj]
+    if isinstance(obj, str) and obj in ("?", "—"):
+        return None
+    return obj
 
 
 class Report:
-    """What ``gn.analyze`` returns: ``rows``, ``totals``, ``print(report)``, ``to_dict()``, ``to_json()``."""
+    """What ``gn.analyze`` returns: ``rows``, ``totals``, ``print(report)``, ``to_dict()``, ``to_json()``,
+    ``to_html()`` (and Jupyter's ``_repr_html_``), ``to_markdown()``.
 
-    def __init__(self, model_name: str, rows: list[Row], totals: dict, dims: dict, batch_size):
+    ``method`` says where the numbers come from (``METHODS``); ``constraints`` what the model fixes or
+    bounds among the dimensions the user asked to be dynamic; ``notes`` sentences a reader must see (for
+    example that export failed and the numbers were measured at the example inputs only).
+    """
+
+    def __init__(self, model_name: str, rows: list[Row], totals: dict, dims: dict, batch_size, *,
+                 method: str = "rules", notes=(), constraints=(), exprs: dict | None = None):
         self.model_name, self.rows, self.totals, self.dims, self.batch_size = model_name, rows, totals, dims, batch_size
+        self.method, self.notes, self.constraints = method, list(notes), list(constraints)
+        self._exprs = exprs  # SymPy formulas behind the numbers (export reports), for at()
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -60,302 +86,51 @@ class Report:
         raise KeyError(f"No row named {name!r}; rows: {[r.name for r in self.rows]}")
 
     def to_dict(self) -> dict:
-        return {"model": self.model_name, "convention": CONVENTION, "batch_size": self.batch_size,
-                "dims": self.dims, "rows": [asdict(r) for r in self.rows], "totals": self.totals}
+        return _nulls({"schema_version": SCHEMA_VERSION, "model": self.model_name, "method": self.method,
+                       "method_text": METHODS[self.method], "convention": CONVENTION, "batch_size": self.batch_size,
+                       "dims": self.dims, "rows": [asdict(r) for r in self.rows], "totals": self.totals,
+                       "constraints": [asdict(c) | {"sentence": c.sentence()} for c in self.constraints],
+                       "notes": self.notes})
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), default=str, **kwargs)
+
+    def to_html(self) -> str:
+        return render_html(self, CONVENTION)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_markdown(self) -> str:
+        return render_markdown(self, CONVENTION)
+
+    def at(self, **sizes) -> "Report":
+        """The same report evaluated at other sizes of the named dims, e.g. ``report.at(T=512)``
+        (reports traced with torch.export, whose numbers are formulas)."""
+        if self._exprs is None:
+            raise ValueError(f"This report ({self.method}) holds numbers, not formulas: analyse again at the new "
+                             "size (gn.analyze(model, input_shape=...) for a glassnet model).")
+        unknown = set(sizes) - set(self.dims)
+        if unknown:
+            raise ValueError(f"No dimension named {', '.join(sorted(unknown))}; this report's dims are "
+                             f"{', '.join(self.dims) or 'none'}.")
+        dims = {**self.dims, **{k: int(v) for k, v in sizes.items()}}
+        rows = []
+        for r in self.rows:
+            e = self._exprs["rows"][r.name]
+            rows.append(dataclasses.replace(r, **{k: value(v, dims) for k, v in e.items()}))
+        totals = dict(self.totals)
+        for k, v in self._exprs["totals"].items():
+            totals[k] = value(v, dims)
+        totals["flops"] = None if totals["macs"] is None else 2 * totals["macs"]
+        breakdown = dict(totals["training_memory_breakdown"])
+        breakdown["activations_saved_for_backward"] = totals.get("activations_saved_for_backward_bytes")
+        totals["training_memory_breakdown"] = breakdown
+        return Report(self.model_name, rows, totals, dims, dims.get("B", self.batch_size), method=self.method,
+                      notes=self.notes, constraints=self.constraints, exprs=self._exprs)
 
     def __str__(self) -> str:
         return render_report(self, CONVENTION)
 
     def __repr__(self) -> str:
         return f"<Report {self.model_name}: {len(self.rows)} rows, params={self.totals['params']:,}, macs={self.totals['macs']}>"
-
-
-# ---------------------------------------------------------------------- evaluation helpers
-def _eval(expr, subs: dict) -> int | None:
-    """An expression over dims at ``subs``: an int, or None while a dimension has no size."""
-    value = formula.evaluate(expr, dims=subs)
-    return value if isinstance(value, int) else None
-
-
-def _bytes_of(dtype: str) -> int:
-    return dtypes.itemsize(dtype)
-
-
-def _numel(shape, subs) -> int | None:
-    total = 1
-    for d in shape:
-        v = _eval(d, subs)
-        if v is None:
-            return None
-        total *= v
-    return total
-
-
-def _per_call(per_sample, subs) -> int | None:
-    """Per-sample work times the batch size (None when either is unknown)."""
-    value = _eval(per_sample, subs)
-    batch = _eval(BATCH, subs)
-    return None if value is None or batch is None else value * batch
-
-
-def _params_text(cost: Cost) -> str:
-    """``n·u + u = 7·10 + 10``; a bare count when the rule has no symbols; ``0`` for none."""
-    text = cost.params_formula
-    numbers = cost.params_numbers
-    return text if text == numbers else f"{text} = {numbers}"
-
-
-def layer_row(name: str, layer, cost: Cost, output_shape: str, params: int, subs: dict, **extra) -> "Row":
-    """One row of a report from a layer's cost rule, evaluated at ``subs``."""
-    per_sample = cost.macs_expr()
-    other = None if cost.other_flops is None else cost.other_per_sample()
-    return Row(name, type(layer).__name__, output_shape, params, _params_text(cost),
-               _per_call(per_sample, subs), cost.macs_formula, _per_call(other, subs),
-               reads=cost.reads, needs_fixed=tuple(cost.needs_fixed),
-               macs_expr="?" if per_sample is None else str(BATCH * per_sample), **extra)
-
-
-# ---------------------------------------------------------------------- receptive field
-def _spatial_count(t: SymbolicTensor) -> int:
-    n = t.ndim - 1
-    return n if t.dtype.startswith("int") else max(n - 1, 0)
-
-
-def _rf_step(states: list, rule: tuple, n_out_axes: int) -> list:
-    """Apply one layer's receptive-field rule to per-axis states (size, jump) or words."""
-    kind = rule[0]
-    if kind == "pointwise":
-        out = list(states)
-    elif kind == "global":
-        out = ["whole input"] * max(len(states), 1)
-    elif kind == "recurrent":
-        out = ["whole sequence so far"] + list(states[1:])
-    elif kind == "window":
-        out = []
-        windows = rule[1]
-        offset = len(states) - len(windows)
-        for i, st in enumerate(states):
-            j = i - offset
-            if j < 0 or not isinstance(st, tuple):
-                out.append(st)
-                continue
-            k, s, d = windows[j]
-            size, jump = st
-            out.append((size + d * (k - 1) * jump, jump * s))
-    else:
-        out = ["?"] * len(states)
-    if n_out_axes < len(out):
-        out = out[:n_out_axes] if n_out_axes else (["whole input"] if any(x != (1, 1) for x in out) else [])
-    while len(out) < n_out_axes:
-        out.append((1, 1))
-    return out
-
-
-def _merge_rf(all_states: list[list]) -> list:
-    n = max(len(s) for s in all_states)
-    out = []
-    for i in range(n):
-        vals = [s[i] for s in all_states if i < len(s)]
-        words = [v for v in vals if not isinstance(v, tuple)]
-        if words:
-            out.append(words[0])
-        else:
-            out.append(max(vals))
-    return out
-
-
-def _rf_display(states: list) -> tuple:
-    return tuple(s[0] if isinstance(s, tuple) else s for s in states)
-
-
-# ---------------------------------------------------------------------- masks
-def _mask_effect(layer, had: bool, has: bool) -> str:
-    if has and not had:
-        return "created"
-    if had and has:
-        return "created" if layer.mask_rule == "create" else "carried"
-    if had and not has:
-        return "consumed" if layer.mask_rule == "consume" else "dropped"
-    return "none"
-
-
-# ---------------------------------------------------------------------- the walk
-def _graph_rows(model, subs: dict, dtype: str, prefix: str = "") -> tuple[list[Row], dict]:
-    """Rows for every node of ``model`` (graph order) and per-tensor receptive-field states."""
-    rows: list[Row] = []
-    rf: dict[int, list] = {}
-    seen_layers: dict[int, str] = {}
-    saved_ids: set[int] = set()
-    for node in model.graph_nodes():
-        layer = node.layer
-        if isinstance(layer, InputLayer):
-            t = node.outputs[0]
-            rf[id(t)] = [(1, 1)] * _spatial_count(t)
-            rows.append(Row(prefix + layer.name, "InputLayer", fmt_shape(t.symbolic_shape), 0, "0", 0, "0", 0,
-                            _activation_bytes(t, subs), _rf_display(rf[id(t)]), None, None, "none", (),
-                            "the model's input", saved_bytes=0, macs_expr="0"))
-            continue
-        ins = node.args[0]
-        in_shapes = map_structure(lambda t: t.symbolic_shape, ins)
-        out_shapes = node.output_structure()
-        out_shapes = [t.symbolic_shape for t in out_shapes] if isinstance(out_shapes, list) else out_shapes.symbolic_shape
-        cost = layer.cost(in_shapes, out_shapes)
-        shared = seen_layers.get(id(layer))
-        params = 0 if shared else (layer.count_params() if layer.built else 0)
-        seen_layers.setdefault(id(layer), prefix + layer.name)
-        in_tensors = [t for t in flatten(ins) if isinstance(t, SymbolicTensor)]
-        states = _merge_rf([rf.get(id(t), []) for t in in_tensors]) if in_tensors else []
-        for t in node.outputs:
-            rf[id(t)] = _rf_step(states, cost.rf, _spatial_count(t))
-        had = any(t.mask is not None for t in in_tensors)
-        has = any(m is not None for m in node.output_masks)
-        mask_in = ", ".join(fmt_shape(t.mask.symbolic_shape) for t in in_tensors if t.mask is not None) or None
-        mask_out = ", ".join(fmt_shape(m.symbolic_shape) for m in node.output_masks if m is not None) or None
-        act = sum(filter(None, (_activation_bytes(t, subs) for t in node.outputs))) if all(
-            _activation_bytes(t, subs) is not None for t in node.outputs) else None
-        saved = _saved_bytes(cost.saved, in_tensors, node.outputs, subs, dtype, saved_ids)
-        children = [_child_row(name, c, subs) for name, c in cost.children]
-        name = prefix + layer.name + (f" (call {layer._inbound_nodes.index(node)})" if shared else "")
-        rows.append(layer_row(
-            name, layer, cost, fmt_shape(out_shapes), params, subs,
-            activation_bytes=act, receptive_field=_rf_display(rf[id(node.outputs[0])]), mask_in=mask_in,
-            mask_out=mask_out, mask_effect=_mask_effect(layer, had, has),
-            connected_to=[f"{t.node.layer.name}" for t in in_tensors], shared_with=shared, children=children,
-            saved_bytes=saved))
-    return rows, rf
-
-
-def _saved_bytes(items, inputs, outputs, subs, dtype, saved_ids: set) -> int | None:
-    """Bytes autograd keeps for this layer; a tensor kept by two layers counts once."""
-    total = 0
-    for item in items:
-        if item in ("input", "output"):
-            for t in (inputs if item == "input" else outputs):
-                if id(t) in saved_ids:
-                    continue
-                saved_ids.add(id(t))
-                b = _activation_bytes(t, subs)
-                if b is None:
-                    return None
-                total += b
-        else:
-            elements, itemsize = item
-            n = _eval(elements, subs)
-            if n is None:
-                return None
-            total += n * (itemsize or _bytes_of(dtype))
-    return total
-
-
-def _child_row(name, cost, subs) -> dict:
-    return {"name": name, "params_formula": _params_text(cost), "macs": _per_call(cost.macs_expr(), subs),
-            "macs_formula": cost.macs_formula, "reads": cost.reads}
-
-
-def _activation_bytes(t: SymbolicTensor, subs) -> int | None:
-    n = _numel(t.symbolic_shape, subs)
-    return None if n is None else n * _bytes_of(t.dtype)
-
-
-def nested_model_cost(model) -> Cost:
-    """The cost rule of a model used as a layer: the sum of its own layers' rules, per sample."""
-    macs, other, count = sympy.Integer(0), sympy.Integer(0), 0
-    for node in model.graph_nodes():
-        if isinstance(node.layer, InputLayer):
-            continue
-        ins = map_structure(lambda t: t.symbolic_shape, node.args[0])
-        outs = node.output_structure()
-        outs = [t.symbolic_shape for t in outs] if isinstance(outs, list) else outs.symbolic_shape
-        cost = node.layer.cost(ins, outs)
-        count += 1
-        m = cost.macs_expr()
-        macs = None if (macs is None or m is None) else macs + m
-        o = None if cost.other_flops is None else cost.other_per_sample()
-        other = None if (other is None or o is None) else other + o
-    return Cost(params=model.count_params(), macs=macs, other_flops=other,
-                reads=f"runs the {count}-layer model '{model.name}' (its costs are the sum of its layers')",
-                rf=("unknown",))
-
-
-def _peak_inference(model, rows_by_tensor: dict[int, int | None]) -> int | None:
-    """Largest sum of live activations when each output is freed after its last consumer."""
-    nodes = model.graph_nodes()
-    last_use: dict[int, int] = {}
-    for i, node in enumerate(nodes):
-        for p in node.parents:
-            last_use[id(p)] = i
-    outputs = {id(t) for t in model.outputs}
-    live: dict[int, int] = {}
-    peak = 0
-    for i, node in enumerate(nodes):
-        for t in node.outputs:
-            size = rows_by_tensor.get(id(t))
-            if size is None:
-                return None
-            live[id(t)] = size
-        peak = max(peak, sum(live.values()))
-        for key in [k for k in live if last_use.get(k, -1) <= i and k not in outputs]:
-            del live[key]
-    return peak
-
-
-def analyze(model, input_shape=None, batch_size: int = 1, dtype: str = "float32") -> Report:
-    """Analyse ``model`` from its layers' cost rules (no data, no forward pass).
-
-    Args:
-        model: a built Sequential or functional Model.
-        input_shape: optional concrete input shape(s) with the batch axis, e.g. ``(8, 28, 28, 1)``;
-            variable dimensions then take these sizes.
-        batch_size: the batch size used for memory and MACs when ``input_shape`` does not give one.
-        dtype: the float type used for memory figures.
-
-    Every row's ``macs_formula`` is per sample over the named dimensions; ``macs`` is the
-    number at ``batch_size`` (``None`` while a dimension is unknown, never 0).
-    """
-    if not getattr(model, "built", False) or not model.inputs:
-        raise ValueError(f"Model '{model.name}' is not built yet: give it an Input (or call it on data) first.")
-    subs: dict = {BATCH: batch_size}
-    if input_shape is not None:
-        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-        if len(shapes) != len(model.inputs):
-            raise ValueError(f"Model '{model.name}' has {len(model.inputs)} inputs; input_shape gives {len(shapes)} shapes.")
-        for t, s in zip(model.inputs, shapes):
-            s = tuple(s)
-            model.check_input_shape(t, s)
-            for sym, value in zip(t.symbolic_shape, s):
-                if not is_fixed(sym) and value is not None:
-                    subs[sym] = int(value)
-    rows, _ = _graph_rows(model, subs, dtype)
-    bytes_per = _bytes_of(dtype)
-    unique = {}
-    for w in model.weights:
-        unique[id(w)] = w
-    params = sum(w.numel() for w in unique.values())
-    trainable = sum(w.numel() for w in unique.values() if getattr(w, "requires_grad", False))
-    macs_list = [r.macs for r in rows]
-    macs = None if any(m is None for m in macs_list) else sum(macs_list)
-    known = sum(m for m in macs_list if m is not None)
-    per_tensor = {}
-    for node in model.graph_nodes():
-        for t in node.outputs:
-            per_tensor[id(t)] = _activation_bytes(t, subs)
-    peak = _peak_inference(model, per_tensor)
-    saved = [r.saved_bytes for r in rows]
-    saved_total = None if any(s is None for s in saved) else sum(saved)
-    weights_b = params * bytes_per
-    train_b = trainable * bytes_per
-    training = None if saved_total is None else weights_b + train_b + 2 * train_b + saved_total
-    totals = {
-        "params": params, "trainable_params": trainable, "non_trainable_params": params - trainable,
-        "macs": macs, "macs_known_part": known, "flops": None if macs is None else 2 * macs,
-        "other_flops": None if any(r.other_flops is None for r in rows) else sum(r.other_flops for r in rows),
-        "peak_inference_activation_bytes": peak, "weights_bytes": weights_b,
-        "training_memory_bytes": training,
-        "training_memory_breakdown": {"weights": weights_b, "gradients": train_b, "optimizer_state (Adam: 2 per weight)": 2 * train_b,
-                                      "activations_saved_for_backward": saved_total},
-    }
-    dims = {str(k): v for k, v in subs.items()}
-    return Report(model.name, rows, totals, dims, subs.get(BATCH))
