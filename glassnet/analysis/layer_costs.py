@@ -6,6 +6,9 @@ tracing it alone at its symbolic input shape with torch.export (``module_report.
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import sympy
 
 from .. import dtypes, formula
@@ -128,7 +131,10 @@ def _merge_rf(all_states: list[list]) -> list:
 
 
 def _rf_display(states: list) -> tuple:
-    return tuple(s[0] if isinstance(s, tuple) else s for s in states)
+    """Sizes in input positions; after upsampling a size can be fractional, and the number of input positions
+    an output reads is its whole part."""
+    return tuple((math.floor(s[0]) if isinstance(s[0], Fraction) else s[0]) if isinstance(s, tuple) else s
+                 for s in states)
 
 
 # ---------------------------------------------------------------------- masks

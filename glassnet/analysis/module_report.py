@@ -279,6 +279,11 @@ def traced_cost(layer, cost: Cost, inputs) -> Cost | None:
     except (ExportFailed, TypeError, ValueError) as exc:
         cost.reads += f"; tracing it with torch.export failed too ({str(exc)[:120]})"
         return None
+    pinned = [c for c in tr.constraints if c.kind in ("fixed", "relation")]
+    if pinned:  # the trace holds at one size only (a Python loop over T, a view of a fixed size)
+        cost.reads += (f"; tracing it with torch.export pinned {pinned[0].text} ({pinned[0].where}), so its "
+                       "multiply-adds at other sizes stay unknown")
+        return None
     modules, _, _ = graph_costs(tr)
     root = modules.get("")
     if root is None:
