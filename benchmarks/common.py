@@ -79,6 +79,16 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
+def jax_python() -> str | None:
+    """The interpreter that runs Keras on JAX: this one when jax is importable here, else
+    ``$BENCH_JAX_PYTHON`` (a separate virtualenv with jax and keras), else None."""
+    import importlib.util
+    if importlib.util.find_spec("jax"):
+        return sys.executable
+    other = os.environ.get("BENCH_JAX_PYTHON")
+    return other if other and os.path.exists(other) else None
+
+
 def run_rounds(script: str, impls: list[str], workload: str, args: list[str], rounds: int) -> dict:
     """Run every implementation once per round in a fresh process, rotating who goes first."""
     merged: dict[str, dict] = {i: {} for i in impls}
@@ -86,7 +96,8 @@ def run_rounds(script: str, impls: list[str], workload: str, args: list[str], ro
         order = impls[r % len(impls):] + impls[:r % len(impls)]
         for impl in order:
             env = dict(os.environ, KERAS_BACKEND="jax" if impl == "keras_jax" else "torch")
-            proc = subprocess.run([sys.executable, script, "--child", impl, workload, *args],
+            python = jax_python() if impl == "keras_jax" else sys.executable
+            proc = subprocess.run([python, script, "--child", impl, workload, *args],
                                   capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(f"{impl} on workload {workload} failed:\n{proc.stderr[-3000:]}")

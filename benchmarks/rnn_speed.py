@@ -3,15 +3,19 @@
 Workloads (same data for every implementation):
   (a) LSTM(64) → Dense(1) regression on windows of shape (50, 1), batch 64;
   (b) Embedding(1000, 32, mask_zero=True) → LSTM(32) → Dense(1, sigmoid) on right-padded token
-      sequences of length 5–100 (padded to 100), batch 64.
+      sequences of length 5–100 (padded to 100), batch 64;
+  (c) the same with GRU(64) in place of LSTM(32) (a masked GRU);
+  (d) Embedding(1000, 32, mask_zero=True) → Bidirectional(LSTM(32)) → Dense(1, sigmoid) on LEFT-padded
+      sequences (``pad_sequences``'s default), batch 64.
 
-Implementations: glassnet (``fit``), hand-written PyTorch (``nn.LSTM``; ``pack_padded_sequence`` for
-(b)), Keras 3 on its torch backend (``fit``) and, when jax is installed, Keras 3 on JAX (run in a
-child process, since one process holds one Keras backend).  Rounds are interleaved and the
-implementation that goes first rotates, so machine noise spreads over all of them.
+Implementations: glassnet (``fit``), hand-written PyTorch (``nn.LSTM``/``nn.GRU``; ``pack_padded_sequence``
+for the masked workloads, each left-padded row first moved to the front), Keras 3 on its torch backend
+(``fit``) and, when jax is importable (here, or in the interpreter ``$BENCH_JAX_PYTHON`` names), Keras 3
+on JAX (run in a child process, since one process holds one Keras backend).  Rounds are interleaved and
+the implementation that goes first rotates, so machine noise spreads over all of them.
 
 Usage:
-    python benchmarks/rnn_speed.py [--quick] [--json OUT.json] [--no-keras]
+    python benchmarks/rnn_speed.py [--quick] [--json OUT.json] [--no-keras] [--workloads abcd]
 Writes each implementation's median seconds per epoch and, per workload, ``ratio_vs_torch`` and
 ``ratio_vs_best_peer`` (glassnet ÷ the fastest other implementation).
 """
@@ -26,7 +30,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (EpochTimer, minimum, run_rounds, sine_windows, summarise,  # noqa: E402
+from common import (EpochTimer, jax_python, minimum, run_rounds, sine_windows, summarise,  # noqa: E402
                     torch_train_epochs, write_json)
 
 
@@ -37,9 +41,23 @@ def make_data(workload: str, n: int, seed: int = 0):
     lengths = rng.integers(5, 101, size=n)
     x = np.zeros((n, 100), dtype=np.int64)
     for i, L in enumerate(lengths):
-        x[i, :L] = rng.integers(1, 1000, size=L)
-    y = ((x[:, :5] % 2).sum(1) >= 3).astype(np.float32)[:, None]
+        tokens = rng.integers(1, 1000, size=L)
+        if workload == "d":
+            x[i, 100 - L:] = tokens   # left-padded, as pad_sequences writes them
+        else:
+            x[i, :L] = tokens
+    first = np.array([row[row != 0][:5] for row in x], dtype=object)
+    y = np.array([(f % 2).sum() >= 3 for f in first], dtype=np.float32)[:, None]
     return x, y
+
+
+def _recurrent(L, workload):
+    """The recurrent layer of workloads b, c and d, from a layers module (glassnet's or Keras's)."""
+    if workload == "b":
+        return L.LSTM(32)
+    if workload == "c":
+        return L.GRU(64)
+    return L.Bidirectional(L.LSTM(32))
 
 
 # ---------------------------------------------------------------------- implementations
@@ -53,7 +71,7 @@ def run_glassnet(workload, x, y, epochs, batch):
         loss = "mse"
     else:
         model = gn.Sequential([gn.Input((100,), dtype="int64"), layers.Embedding(1000, 32, mask_zero=True),
-                               layers.LSTM(32), layers.Dense(1, activation="sigmoid")])
+                               _recurrent(layers, workload), layers.Dense(1, activation="sigmoid")])
         loss = "binary_crossentropy"
     model.compile(optimizer="adam", loss=loss)
     timer = EpochTimer()
@@ -77,16 +95,28 @@ def run_torch(workload, x, y, epochs, batch):
             return self.head(self.lstm(x)[1][0][0])
 
     class Bm(nn.Module):
+        """b, c, d: embedding, a packed recurrence (left-padded rows moved to the front first), a head."""
+
         def __init__(self):
             super().__init__()
+            units = {"b": 32, "c": 64, "d": 32}[workload]
             self.emb = nn.Embedding(1000, 32)
-            self.lstm = nn.LSTM(32, 32, batch_first=True)
-            self.head = nn.Linear(32, 1)
+            cls = nn.GRU if workload == "c" else nn.LSTM
+            self.rnn = cls(32, units, batch_first=True, bidirectional=workload == "d")
+            self.head = nn.Linear(units * (2 if workload == "d" else 1), 1)
 
         def forward(self, x):
-            lengths = (x != 0).sum(1).cpu()
-            packed = pack_padded_sequence(self.emb(x), lengths, batch_first=True, enforce_sorted=False)
-            return torch.sigmoid(self.head(self.lstm(packed)[1][0][0]))
+            real = x != 0
+            lengths = real.sum(1)
+            if workload == "d":  # rotate each row so its real steps come first
+                shift = x.shape[1] - lengths
+                idx = (torch.arange(x.shape[1])[None, :] + shift[:, None]) % x.shape[1]
+                x = x.gather(1, idx)
+            packed = pack_padded_sequence(self.emb(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+            h = self.rnn(packed)[1]
+            h = h[0] if isinstance(h, tuple) else h
+            last = torch.cat([h[0], h[1]], dim=-1) if workload == "d" else h[0]
+            return torch.sigmoid(self.head(last))
 
     model = A() if workload == "a" else Bm()
     loss_fn = nn.MSELoss() if workload == "a" else nn.BCELoss()
@@ -104,7 +134,7 @@ def run_keras(workload, x, y, epochs, batch):
         loss = "mse"
     else:
         model = keras.Sequential([keras.Input((100,), dtype="int32"), keras.layers.Embedding(1000, 32, mask_zero=True),
-                                  keras.layers.LSTM(32), keras.layers.Dense(1, activation="sigmoid")])
+                                  _recurrent(keras.layers, workload), keras.layers.Dense(1, activation="sigmoid")])
         loss = "binary_crossentropy"
         x = x.astype(np.int32)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
@@ -131,22 +161,23 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer samples, epochs and rounds")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--no-keras", action="store_true", help="skip the Keras peers")
+    ap.add_argument("--workloads", default="abcd", help="which workloads to run (default: abcd)")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         impl, workload, n, epochs, batch = args.child
         child(impl, workload, int(n), int(epochs), int(batch))
         return
-    n = {"a": 1024, "b": 512} if args.quick else {"a": 4096, "b": 2048}
+    n = {"a": 1024, "b": 512, "c": 512, "d": 512} if args.quick else {"a": 4096, "b": 2048, "c": 2048, "d": 2048}
     epochs, rounds = (2, 2) if args.quick else (3, 3)
     impls = ["glassnet", "torch"]
     if not args.no_keras and importlib.util.find_spec("keras"):
         impls.append("keras_torch")
-        if importlib.util.find_spec("jax"):
+        if jax_python():
             impls.append("keras_jax")
     results = {"machine": {"cpus": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2"))},
                "quick": args.quick, "workloads": {}}
-    for w in ("a", "b"):
+    for w in args.workloads:
         merged = run_rounds(__file__, impls, w, [str(n[w]), str(epochs), "64"], rounds)
         med, mins = summarise(merged, "times"), minimum(merged, "times")
         best_peer = min(v for i, v in med.items() if i != "glassnet")

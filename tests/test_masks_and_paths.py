@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import glassnet as gn
+from glassnet.kernels import native
 from glassnet.kernels import recurrent as recurrent_kernels
 from glassnet import layers
 
@@ -82,7 +83,8 @@ def test_paths_agree(cls, config):
     results = {}
     paths = [("fused", None), ("packed", RIGHT), ("loop", RIGHT), ("loop_nomask", None), ("packed_left", LEFT),
              ("loop_left", LEFT)]
-    if cls is layers.LSTM:
+    compiled = native.library() is not None  # GRU and SimpleRNN take the sequence path with the C recurrence
+    if cls is layers.LSTM or compiled:
         paths += [("sequence", RIGHT), ("sequence_left", LEFT)]
     for path, mask in paths:
         layer.path = path.replace("_nomask", "").replace("_left", "")
@@ -95,7 +97,7 @@ def test_paths_agree(cls, config):
             w.grad = None
     layer.path = None
     pairs = (("fused", "loop_nomask"), ("packed", "loop"), ("packed_left", "loop_left"))
-    if cls is layers.LSTM:
+    if cls is layers.LSTM or compiled:
         pairs += (("sequence", "loop"), ("sequence_left", "loop_left"))
     for a, b in pairs:
         for oa, ob in zip(results[a][0], results[b][0]):
@@ -117,7 +119,10 @@ def test_path_choice():
         return recurrent_kernels.choose_path(rnn.cell, mask, recurrent_dropout, "cpu", recurrent_kernels.padding_of(mask))
     assert choose(layer, None) == "fused"
     assert choose(layer, right) == "sequence"  # LSTM on the CPU: the hand-written BPTT kernel
-    assert choose(layers.GRU(3), right) == "packed"
+    assert choose(layers.GRU(3), right) == "sequence"  # the compiled GRU recurrence
+    assert recurrent_kernels.choose_path(layers.GRU(3).cell, right, False, "cpu", "right", compiled=False) == "packed"
+    assert choose(layers.GRU(3, reset_after=False), right) == "loop"
+    assert choose(layers.SimpleRNN(3), left) == "sequence" and choose(layers.SimpleRNN(3, activation="relu"), right) == "packed"
     assert choose(layer, left) == "sequence"  # pre-padded: rotated to right-padded and back
     assert choose(layer, middle) == "loop"
     assert choose(layer, None, recurrent_dropout=True) == "loop"

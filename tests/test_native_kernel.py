@@ -1,4 +1,4 @@
-"""The compiled LSTM recurrence (glassnet/layers/lstm_kernel.c) against the torch kernel and torch's own LSTM.
+"""The compiled LSTM recurrence (glassnet/kernels/recurrence.c) against the torch kernel and torch's own LSTM.
 
 Skipped only where no C compiler exists; where one does, the kernel must build and agree.
 """
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from glassnet import layers
-from glassnet.kernels import lstm_native as native
-from glassnet.kernels.lstm_sequence import lstm_sequence
+from glassnet.kernels import native
+from glassnet.kernels.sequence import lstm_sequence
 
 pytestmark = pytest.mark.skipif(not any(shutil.which(c) for c in ("cc", "gcc", "clang")),
                                 reason="no C compiler: the torch kernel is used")
@@ -121,7 +121,7 @@ def test_rows_stop_at_their_length(B, T, d):
 
 
 @pytest.mark.parametrize("env,expected", [({"GLASSNET_NATIVE": "0"}, "disabled by GLASSNET_NATIVE=0"),
-                                          ({"CC": "false"}, "compiling lstm_kernel.c failed")])
+                                          ({"CC": "false"}, "compiling recurrence.c failed")])
 def test_without_the_kernel_the_torch_kernel_runs(tmp_path, env, expected):
     """Disabled, or a compiler that fails: the LSTM still trains, on the torch kernel, and says why."""
     import os
@@ -129,7 +129,7 @@ def test_without_the_kernel_the_torch_kernel_runs(tmp_path, env, expected):
     import sys
     code = ("import torch, glassnet as gn\n"
             "from glassnet import layers\n"
-            "from glassnet.kernels import lstm_native as native\n"
+            "from glassnet.kernels import native\n"
             "layer = layers.LSTM(3)\n"
             "x = torch.randn(2, 4, 2, requires_grad=True)\n"
             "layer(x, mask=torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)).sum().backward()\n"
@@ -150,7 +150,7 @@ def test_the_entry_points_refuse_wrong_shapes_and_sizes():
     xp, R = torch.randn(B, T, 4 * d), torch.randn(d, 4 * d)
     h0 = c0 = torch.zeros(B, d)
     gates, cs, hs, tcs = torch.empty(B, T, 4 * d), torch.empty(B, T, d), torch.empty(B, T, d), torch.empty(B, T, d)
-    with pytest.raises(RuntimeError, match=r"lstm_kernel: hs must be a contiguous torch.float32 CPU tensor of shape "
+    with pytest.raises(RuntimeError, match=r"recurrence: hs must be a contiguous torch.float32 CPU tensor of shape "
                                            r"\(2, 3, 4\); got torch.float32 on cpu, shape \(2, 2, 4\)"):
         native.forward(B, T, d, xp, R, h0, c0, None, gates, cs, torch.empty(B, 2, d), tcs)
     with pytest.raises(RuntimeError, match="contiguous=False"):

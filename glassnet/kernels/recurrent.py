@@ -9,8 +9,10 @@ The paths, all giving the reference loop's numbers to float32 round-off:
 * ``fused``: no mask — torch's fused recurrent kernel (cuDNN on GPU, ATen/oneDNN on CPU).
 * ``packed``: a right-padded mask — the fused kernel on a packed batch (each row stops at its last
   real step); outputs at padded steps repeat the last real output, as Keras does.
-* ``sequence``: the same masks for an LSTM on the CPU — one hand-written autograd node for the
-  whole sequence (``lstm_sequence``), its recurrence in compiled C when a compiler is available.
+* ``sequence``: the same masks on the CPU — one hand-written autograd node for the whole sequence
+  (``sequence.py``), its recurrence and backpropagation through time in compiled C (``recurrence.c``):
+  an LSTM always (torch operations stand in when no compiler is found), a GRU (reset_after=True) and a
+  tanh SimpleRNN when the C recurrence is built (otherwise they take ``packed``).
 
 A left-padded (pre-padded) mask takes ``packed`` or ``sequence`` after each row is rotated so its real
 steps come first; the outputs are rotated back, with zeros before the first real step. Padding in the
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import ConfigError
-from .lstm_sequence import lstm_sequence
+from .sequence import gru_sequence, lstm_sequence, native_ready, rnn_sequence
 
 __all__ = ["run", "NoKernel", "padding_of", "PATHS"]
 
@@ -57,12 +59,24 @@ def shift_rows(x, shift):
     return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
+def _sequence_ok(cell, fused_ok: bool, device_type: str, compiled: bool) -> bool:
+    """Whether the whole-sequence node computes this cell here."""
+    if not fused_ok or device_type != "cpu":
+        return False
+    if cell.kernel_name == "lstm":
+        return True
+    if cell.kernel_name == "simple_rnn":
+        return compiled and cell.activation is torch.tanh
+    return compiled and cell.kernel_name == "gru"
+
+
 def choose_path(cell, mask, recurrent_dropout: bool, device_type: str, padding: str | None,
-                forced: str | None = None) -> str:
-    """The path for this call (``forced``: the one a test asks for, refused when it cannot run)."""
+                forced: str | None = None, compiled: bool = True) -> str:
+    """The path for this call (``forced``: the one a test asks for, refused when it cannot run);
+    ``compiled``: whether the C recurrences can run on this call's tensors."""
     fused_ok = cell.fused_ok() and not recurrent_dropout
     padded_at_an_end = padding in ("right", "left")
-    sequence_ok = cell.kernel_name == "lstm" and fused_ok and device_type == "cpu"
+    sequence_ok = _sequence_ok(cell, fused_ok, device_type, compiled)
     if forced is not None:
         owner = f"{type(cell).__name__} '{cell.name}'"
         if forced not in PATHS:
@@ -72,7 +86,8 @@ def choose_path(cell, mask, recurrent_dropout: bool, device_type: str, padding: 
         if forced in ("packed", "sequence") and (not padded_at_an_end or not fused_ok):
             raise ConfigError(f"{owner} can use the {forced} path only with a right- or left-padded mask.")
         if forced == "sequence" and not sequence_ok:
-            raise ConfigError(f"{owner} can use the sequence path only for LSTM on the CPU.")
+            raise ConfigError(f"{owner} can use the sequence path only on the CPU (LSTM; GRU and tanh SimpleRNN "
+                              "in float32 with the compiled recurrence).")
         return forced
     if not fused_ok or (mask is not None and not padded_at_an_end):
         return "loop"
@@ -86,7 +101,8 @@ def run(cell, x, mask, states, training, *, return_sequences: bool, zero_output_
     """Keras's ``(sequence or None, last output, final states)`` for ``x`` (batch, T, n) and ``mask``
     (batch, T) or None, from the initial ``states``; raises NoKernel when the reference loop must run."""
     padding = padding_of(mask)
-    chosen = choose_path(cell, mask, recurrent_dropout, x.device.type, padding, path)
+    compiled = mask is not None and cell.kernel_name != "lstm" and native_ready(x, cell.recurrent_kernel)
+    chosen = choose_path(cell, mask, recurrent_dropout, x.device.type, padding, path, compiled)
     if chosen == "loop":
         raise NoKernel(chosen)
     if chosen == "fused":
@@ -134,21 +150,28 @@ def _run_packed(cell, x, mask, states, training, return_sequences):
 
 
 def _run_sequence(cell, x, mask, states, training, return_sequences):
-    """Right-padded LSTM on the CPU: one autograd node for the whole sequence (lstm_sequence)."""
+    """A right-padded batch on the CPU: one autograd node for the whole sequence (sequence.py)."""
     B, T = x.shape[0], x.shape[1]
     lengths = mask.sum(dim=1)
     steps = int(lengths.max()) if B else 0
     if steps == 0:
         return (x.new_zeros(B, T, cell.units) if return_sequences else None), None, list(states)
     xp = cell.project(x[:, :steps])
-    hs, cs = lstm_sequence(xp, cell.recurrent_kernel, states[0], states[1], lengths)
     idx, rows = (lengths - 1).clamp(min=0), torch.arange(B, device=x.device)
-    new = [hs[idx, rows], cs[idx, rows]]
+    if cell.kernel_name == "lstm":
+        hs_t, cs_t = lstm_sequence(xp, cell.recurrent_kernel, states[0], states[1], lengths)  # time-major
+        new = [hs_t[idx, rows], cs_t[idx, rows]]
+        hs = hs_t.transpose(0, 1)
+    else:
+        if cell.kernel_name == "gru":
+            brec = cell.bias[1] if cell.use_bias else xp.new_zeros(3 * cell.units)
+            hs = gru_sequence(xp, cell.recurrent_kernel, brec, states[0], lengths)
+        else:
+            hs = rnn_sequence(xp, cell.recurrent_kernel, states[0], lengths)
+        new = [hs[rows, idx]]
     out = None
     if return_sequences:
-        out = hs.transpose(0, 1)
-        if steps < T:
-            out = F.pad(out, (0, 0, 0, T - steps))
+        out = hs if steps == T else F.pad(hs, (0, 0, 0, T - steps))
     return out, None, new
 
 

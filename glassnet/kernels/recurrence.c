@@ -1,7 +1,7 @@
-/* The LSTM recurrence over a whole batch of sequences, forward and backward, in float32.
+/* The LSTM, GRU and SimpleRNN recurrences over a whole batch of sequences, forward and backward, in float32.
  *
- * glassnet compiles this file with the system C compiler the first time a masked LSTM runs on the
- * CPU (see lstm_native.py) and calls it through ctypes: one call per forward and one per backward pass,
+ * glassnet compiles this file with the system C compiler the first time a masked recurrent layer runs on
+ * the CPU (see native.py) and calls it through ctypes: one call per forward and one per backward pass,
  * instead of a dozen small torch operations per time step. It holds only the recurrence; the input
  * projection, the weight gradient of the recurrent kernel and all bookkeeping stay in torch.
  *
@@ -17,6 +17,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -227,6 +228,140 @@ int glassnet_lstm_backward(int64_t B, int64_t T, int64_t d, const float *RT, con
             cell_backward(d, g, g + d, g + 2 * d, g + 3 * d, tcs + row * d, cp, dh, dc, dhs + row * d,
                           dcs + row * d, dz, dz + d, dz + 2 * d, dz + 3 * d);
             matvec_add(G, d, d, dz, RT, 0, dh);
+        }
+    }
+    RESTORE_SUBNORMALS
+    return 0;
+}
+
+
+/* ---------------------------------------------------------------------------------------------------
+ * GRU, Keras's default (reset_after=True): gates z, r, h along the 3d axis; rec = h·R + brec;
+ *   z = σ(xz + rec_z), r = σ(xr + rec_r), hh = tanh(xh + r⊙rec_h), h' = z⊙h + (1-z)⊙hh.
+ * Layouts: xp (B, T, 3d) the input projection x·W + b_in; R (d, 3d); brec (3d) the recurrent bias row
+ * (zeros without a bias); h0 (B, d). Out: gates (B, T, 3d) the activated z, r, hh; rh (B, T, d) rec_h;
+ * hs (B, T, d). sizes: xp, R, brec, h0, lengths, gates, rh, hs. */
+int glassnet_gru_forward(int64_t B, int64_t T, int64_t d, const float *xp, const float *R, const float *brec,
+                         const float *h0, const int64_t *lengths, float *gates, float *rh, float *hs,
+                         const int64_t *sizes) {
+    const int64_t G = 3 * d;
+    const int64_t want[8] = {B * T * G, d * G, G, B * d, lengths ? B : 0, B * T * G, B * T * d, B * T * d};
+    if (!sizes_ok(B, T, d, 8, want, sizes)) return -1;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t L = row_length(lengths, b, T);
+        const float *h = h0 + b * d;
+        for (int64_t t = 0; t < L; t++) {
+            const int64_t row = b * T + t;
+            float *g = gates + row * G;
+            const float *x = xp + row * G;
+            matvec_add_wide(d, G, h, R, brec, g);  /* g = rec = brec + h·R */
+            float *hn = hs + row * d, *rr = rh + row * d;
+            for (int64_t j = 0; j < d; j++) {
+                const float z = sigmoid_f(x[j] + g[j]);
+                const float r = sigmoid_f(x[d + j] + g[d + j]);
+                const float rec_h = g[2 * d + j];
+                const float hh = tanh_f(x[2 * d + j] + r * rec_h);
+                g[j] = z; g[d + j] = r; g[2 * d + j] = hh;
+                rr[j] = rec_h;
+                hn[j] = z * h[j] + (1.0f - z) * hh;
+            }
+            h = hn;
+        }
+        const size_t rest = (size_t)(T - L);
+        memset(gates + (b * T + L) * G, 0, rest * (size_t)G * sizeof(float));
+        memset(rh + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
+        memset(hs + (b * T + L) * d, 0, rest * (size_t)d * sizeof(float));
+    }
+    RESTORE_SUBNORMALS
+    return 0;
+}
+
+/* dhs (B, T, d): gradients arriving at every step's h (zero past a row's length, not read).
+ * Out: dxp (B, T, 3d) d(input projection); drec (B, T, 3d) d(rec), from which the caller forms d(R) and
+ * d(brec); dh0 (B, d). sizes: RT, h0, lengths, gates, rh, hs, dhs, dxp, drec, dh0. Returns -1 for bad sizes,
+ * -2 when scratch memory cannot be had. */
+int glassnet_gru_backward(int64_t B, int64_t T, int64_t d, const float *RT, const float *h0, const int64_t *lengths,
+                          const float *gates, const float *rh, const float *hs, const float *dhs, float *dxp,
+                          float *drec, float *dh0, const int64_t *sizes) {
+    const int64_t G = 3 * d;
+    const int64_t want[10] = {G * d, B * d, lengths ? B : 0, B * T * G, B * T * d, B * T * d, B * T * d,
+                              B * T * G, B * T * G, B * d};
+    if (!sizes_ok(B, T, d, 10, want, sizes)) return -1;
+    float *keep = (float *)malloc((size_t)d * sizeof(float));
+    if (!keep) return -2;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t L = row_length(lengths, b, T);
+        float *dh = dh0 + b * d;  /* the running gradient ends as d(h0) */
+        memset(dh, 0, (size_t)d * sizeof(float));
+        memset(dxp + (b * T + L) * G, 0, (size_t)(T - L) * (size_t)G * sizeof(float));
+        memset(drec + (b * T + L) * G, 0, (size_t)(T - L) * (size_t)G * sizeof(float));
+        for (int64_t t = L - 1; t >= 0; t--) {
+            const int64_t row = b * T + t;
+            const float *g = gates + row * G, *rr = rh + row * d, *up = dhs + row * d;
+            const float *hp = t ? hs + (row - 1) * d : h0 + b * d;
+            float *dx = dxp + row * G, *dc = drec + row * G;
+            for (int64_t j = 0; j < d; j++) {
+                const float z = g[j], r = g[d + j], hh = g[2 * d + j];
+                const float dht = dh[j] + up[j];
+                const float dah = dht * (1.0f - z) * (1.0f - hh * hh);
+                const float dpz = dht * (hp[j] - hh) * z * (1.0f - z);
+                const float dpr = dah * rr[j] * r * (1.0f - r);
+                dx[j] = dpz; dx[d + j] = dpr; dx[2 * d + j] = dah;
+                dc[j] = dpz; dc[d + j] = dpr; dc[2 * d + j] = dah * r;
+                keep[j] = dht * z;
+            }
+            matvec_add(G, d, d, dc, RT, keep, dh);  /* d(h_prev) = dht⊙z + d(rec)·Rᵀ */
+        }
+    }
+    RESTORE_SUBNORMALS
+    free(keep);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * SimpleRNN with tanh: h' = tanh(xp + h·R). xp (B, T, d) = x·W + b; R (d, d); h0 (B, d); out hs (B, T, d).
+ * sizes: xp, R, h0, lengths, hs. */
+int glassnet_rnn_forward(int64_t B, int64_t T, int64_t d, const float *xp, const float *R, const float *h0,
+                         const int64_t *lengths, float *hs, const int64_t *sizes) {
+    const int64_t want[5] = {B * T * d, d * d, B * d, lengths ? B : 0, B * T * d};
+    if (!sizes_ok(B, T, d, 5, want, sizes)) return -1;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t L = row_length(lengths, b, T);
+        const float *h = h0 + b * d;
+        for (int64_t t = 0; t < L; t++) {
+            const int64_t row = b * T + t;
+            float *hn = hs + row * d;
+            matvec_add(d, d, d, h, R, xp + row * d, hn);
+            for (int64_t j = 0; j < d; j++) hn[j] = tanh_f(hn[j]);
+            h = hn;
+        }
+        memset(hs + (b * T + L) * d, 0, (size_t)(T - L) * (size_t)d * sizeof(float));
+    }
+    RESTORE_SUBNORMALS
+    return 0;
+}
+
+/* Out: dxp (B, T, d) d(pre-activation) = d(input projection) = d(rec); dh0 (B, d).
+ * sizes: RT, h0, lengths, hs, dhs, dxp, dh0. */
+int glassnet_rnn_backward(int64_t B, int64_t T, int64_t d, const float *RT, const float *h0, const int64_t *lengths,
+                          const float *hs, const float *dhs, float *dxp, float *dh0, const int64_t *sizes) {
+    const int64_t want[7] = {d * d, B * d, lengths ? B : 0, B * T * d, B * T * d, B * T * d, B * d};
+    if (!sizes_ok(B, T, d, 7, want, sizes)) return -1;
+    FLUSH_SUBNORMALS
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t L = row_length(lengths, b, T);
+        float *dh = dh0 + b * d;
+        memset(dh, 0, (size_t)d * sizeof(float));
+        memset(dxp + (b * T + L) * d, 0, (size_t)(T - L) * (size_t)d * sizeof(float));
+        for (int64_t t = L - 1; t >= 0; t--) {
+            const int64_t row = b * T + t;
+            const float *h = hs + row * d, *up = dhs + row * d;
+            float *da = dxp + row * d;
+            for (int64_t j = 0; j < d; j++) da[j] = (dh[j] + up[j]) * (1.0f - h[j] * h[j]);
+            matvec_add(d, d, d, da, RT, 0, dh);
         }
     }
     RESTORE_SUBNORMALS

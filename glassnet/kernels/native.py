@@ -1,4 +1,5 @@
-"""The compiled LSTM recurrence (``lstm_kernel.c``): built once with the system C compiler, loaded by ctypes.
+"""The compiled recurrences (``recurrence.c``: LSTM, GRU, SimpleRNN): built once with the system C compiler,
+loaded by ctypes.
 
 Why ctypes and not ``torch.utils.cpp_extension`` (measured side by side on a 2-core machine, the same
 C code behind both): the first build takes 0.7 s with the system C compiler against 24 s for the torch
@@ -8,14 +9,14 @@ masked LSTM batch. What the extension would add, tensor checks, is done here ins
 ``backward`` check every tensor's dtype, device, contiguity and shape, and the C entry points check
 each buffer's size again before touching memory (they return -1 otherwise).
 
-The masked LSTM path on the CPU spends most of its time dispatching a dozen small torch operations
+A masked recurrent layer on the CPU would spend most of its time dispatching a dozen small torch operations
 per time step. The C file does a whole sequence in one call. It is compiled the first time it is
 needed into a cache folder (``$GLASSNET_CACHE``, else ``$XDG_CACHE_HOME/glassnet`` or
 ``~/.cache/glassnet``), keyed by the source, the compiler and the CPU, and written atomically.
 
 When no C compiler is found, the compile fails, or ``GLASSNET_NATIVE=0`` is set, ``library()``
-returns None and the LSTM uses the torch kernel in ``lstm_sequence.py`` (same numbers to float32
-round-off). ``status()`` says which and why.
+returns None: the LSTM then uses the torch kernel in ``sequence.py`` (same numbers to float32 round-off),
+GRU and SimpleRNN torch's packed kernels. ``status()`` says which and why.
 """
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ import threading
 
 import torch
 
-__all__ = ["library", "status", "forward", "backward"]
+__all__ = ["library", "status", "forward", "backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward"]
 
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_kernel.c")
+_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recurrence.c")
 # -fassociative-math lets reductions vectorise; no -ffast-math, so NaN and infinities behave as in torch
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",
           "-fno-trapping-math", "-fPIC", "-shared"]
@@ -80,7 +81,7 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
     key = hashlib.sha256(source + version.encode() + " ".join(_FLAGS).encode() + _cpu_id().encode()
                          + platform.machine().encode()).hexdigest()[:20]
     folder = _cache_dir()
-    target = os.path.join(folder, f"lstm_kernel-{key}.so")
+    target = os.path.join(folder, f"recurrence-{key}.so")
     if not os.path.exists(target):
         try:
             os.makedirs(folder, exist_ok=True)
@@ -90,7 +91,7 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
                                   timeout=120)
             if done.returncode != 0:
                 os.unlink(tmp)
-                return None, f"compiling lstm_kernel.c failed ({done.stderr.strip()[:300]}); using the torch kernel"
+                return None, f"compiling recurrence.c failed ({done.stderr.strip()[:300]}); using the torch kernel"
             os.replace(tmp, target)
         except (OSError, subprocess.SubprocessError) as exc:
             return None, f"could not build the native LSTM kernel ({exc}); using the torch kernel"
@@ -104,6 +105,10 @@ def _build() -> tuple[ctypes.CDLL | None, str]:
         lib.glassnet_lstm_forward.restype = ctypes.c_int
         lib.glassnet_lstm_backward.argtypes = [i64, i64, i64] + [p] * 11 + [ctypes.POINTER(i64)]
         lib.glassnet_lstm_backward.restype = ctypes.c_int
+        for name, n in (("gru_forward", 8), ("gru_backward", 10), ("rnn_forward", 5), ("rnn_backward", 7)):
+            fn = getattr(lib, f"glassnet_{name}")
+            fn.argtypes = [i64, i64, i64] + [p] * n + [ctypes.POINTER(i64)]
+            fn.restype = ctypes.c_int
     except AttributeError as exc:
         return None, f"{target} lacks the kernel's entry points ({exc}); using the torch kernel"
     return lib, f"compiled ({target})"
@@ -132,7 +137,7 @@ def _checked(name: str, t, shape: tuple, dtype):
     if t is None:
         return None
     if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous() or tuple(t.shape) != tuple(shape):
-        raise RuntimeError(f"lstm_kernel: {name} must be a contiguous {dtype} CPU tensor of shape {tuple(shape)}; "
+        raise RuntimeError(f"recurrence: {name} must be a contiguous {dtype} CPU tensor of shape {tuple(shape)}; "
                            f"got {t.dtype} on {t.device}, shape {tuple(t.shape)}, contiguous={t.is_contiguous()}")
     return t
 
@@ -143,14 +148,14 @@ def _sizes(*tensors):
 
 
 def forward(B, T, d, xp, R, h0, c0, lengths, gates, cs, hs, tcs) -> None:
-    """One forward pass of the compiled recurrence (see lstm_kernel.c), every buffer checked first."""
+    """One forward pass of the compiled LSTM recurrence (see recurrence.c), every buffer checked first."""
     f32, G = torch.float32, 4 * d
     args = [_checked("xp", xp, (B, T, G), f32), _checked("R", R, (d, G), f32), _checked("h0", h0, (B, d), f32),
             _checked("c0", c0, (B, d), f32), _checked("lengths", lengths, (B,), torch.int64),
             _checked("gates", gates, (B, T, G), f32), _checked("cs", cs, (B, T, d), f32),
             _checked("hs", hs, (B, T, d), f32), _checked("tcs", tcs, (B, T, d), f32)]
     if library().glassnet_lstm_forward(B, T, d, *(_ptr(a) for a in args), _sizes(*args)) != 0:
-        raise RuntimeError("lstm_kernel: the forward entry point refused its buffer sizes")
+        raise RuntimeError("recurrence: the LSTM forward entry point refused its buffer sizes")
 
 
 def backward(B, T, d, RT, c0, lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0) -> None:
@@ -162,4 +167,43 @@ def backward(B, T, d, RT, c0, lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0) 
             _checked("dxp", dxp, (B, T, G), f32), _checked("dh0", dh0, (B, d), f32),
             _checked("dc0", dc0, (B, d), f32)]
     if library().glassnet_lstm_backward(B, T, d, *(_ptr(a) for a in args), _sizes(*args)) != 0:
-        raise RuntimeError("lstm_kernel: the backward entry point refused its buffer sizes")
+        raise RuntimeError("recurrence: the LSTM backward entry point refused its buffer sizes")
+
+
+def _call(name: str, B, T, d, args) -> None:
+    if getattr(library(), f"glassnet_{name}")(B, T, d, *(_ptr(a) for a in args), _sizes(*args)) != 0:
+        raise RuntimeError(f"recurrence: the {name} entry point refused its buffers")
+
+
+def gru_forward(B, T, d, xp, R, brec, h0, lengths, gates, rh, hs) -> None:
+    """One forward pass of the compiled GRU recurrence (reset_after=True), every buffer checked first."""
+    f32, G = torch.float32, 3 * d
+    _call("gru_forward", B, T, d, [
+        _checked("xp", xp, (B, T, G), f32), _checked("R", R, (d, G), f32), _checked("brec", brec, (G,), f32),
+        _checked("h0", h0, (B, d), f32), _checked("lengths", lengths, (B,), torch.int64),
+        _checked("gates", gates, (B, T, G), f32), _checked("rh", rh, (B, T, d), f32), _checked("hs", hs, (B, T, d), f32)])
+
+
+def gru_backward(B, T, d, RT, h0, lengths, gates, rh, hs, dhs, dxp, drec, dh0) -> None:
+    f32, G = torch.float32, 3 * d
+    _call("gru_backward", B, T, d, [
+        _checked("RT", RT, (G, d), f32), _checked("h0", h0, (B, d), f32),
+        _checked("lengths", lengths, (B,), torch.int64), _checked("gates", gates, (B, T, G), f32),
+        _checked("rh", rh, (B, T, d), f32), _checked("hs", hs, (B, T, d), f32), _checked("dhs", dhs, (B, T, d), f32),
+        _checked("dxp", dxp, (B, T, G), f32), _checked("drec", drec, (B, T, G), f32), _checked("dh0", dh0, (B, d), f32)])
+
+
+def rnn_forward(B, T, d, xp, R, h0, lengths, hs) -> None:
+    """One forward pass of the compiled SimpleRNN (tanh) recurrence, every buffer checked first."""
+    f32 = torch.float32
+    _call("rnn_forward", B, T, d, [
+        _checked("xp", xp, (B, T, d), f32), _checked("R", R, (d, d), f32), _checked("h0", h0, (B, d), f32),
+        _checked("lengths", lengths, (B,), torch.int64), _checked("hs", hs, (B, T, d), f32)])
+
+
+def rnn_backward(B, T, d, RT, h0, lengths, hs, dhs, dxp, dh0) -> None:
+    f32 = torch.float32
+    _call("rnn_backward", B, T, d, [
+        _checked("RT", RT, (d, d), f32), _checked("h0", h0, (B, d), f32),
+        _checked("lengths", lengths, (B,), torch.int64), _checked("hs", hs, (B, T, d), f32),
+        _checked("dhs", dhs, (B, T, d), f32), _checked("dxp", dxp, (B, T, d), f32), _checked("dh0", dh0, (B, d), f32)])

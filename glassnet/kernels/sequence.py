@@ -13,8 +13,8 @@ The whole batch runs for ``steps`` = the longest row. A row that ended earlier k
 past its end, but nothing reads those values: the caller takes each row's state at its last real
 step and masks the sequence output, so their gradients are zero and never reach real steps.
 
-In float32, the same node can run its recurrence in compiled C instead (``lstm_kernel.c`` through
-``lstm_native.py``): one call per pass instead of a dozen torch operations per step, and each row stops
+In float32, the same node can run its recurrence in compiled C instead (``recurrence.c`` through
+``native.py``): one call per pass instead of a dozen torch operations per step, and each row stops
 at its length. The torch kernel stays the reference and the fallback; tests hold the two (and
 ``torch.nn.LSTM``) to float32 round-off.
 """
@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import lstm_native
+from . import native
 
-__all__ = ["lstm_sequence"]
+__all__ = ["lstm_sequence", "gru_sequence", "rnn_sequence", "native_ready"]
 
 
 class _LSTMSequence(torch.autograd.Function):
@@ -92,7 +92,7 @@ class _LSTMSequence(torch.autograd.Function):
 
 
 class _LSTMSequenceNative(torch.autograd.Function):
-    """The same recurrence, each pass one call into the compiled ``lstm_kernel.c`` (float32, CPU).
+    """The same recurrence, each pass one call into the compiled ``recurrence.c`` (float32, CPU).
 
     Its buffers are batch-major, ``(B, steps, ·)``, so each row's sequence is contiguous; the states
     are returned as time-major views to match the torch kernel.
@@ -107,7 +107,7 @@ class _LSTMSequenceNative(torch.autograd.Function):
         cs, hs, tcs = (xp.new_empty(B, steps, d) for _ in range(3))
         if lengths is not None:
             lengths = lengths.to(torch.int64).contiguous()
-        lstm_native.forward(B, steps, d, xp, R, h0, c0, lengths, gates, cs, hs, tcs)
+        native.forward(B, steps, d, xp, R, h0, c0, lengths, gates, cs, hs, tcs)
         ctx.save_for_backward(R, gates, cs, hs, tcs, h0, c0)
         ctx.lengths = lengths
         return hs.transpose(0, 1), cs.transpose(0, 1)
@@ -121,7 +121,7 @@ class _LSTMSequenceNative(torch.autograd.Function):
         dxp = gates.new_empty(B, steps, 4 * d)
         dh0, dc0 = hs.new_empty(B, d), hs.new_empty(B, d)
         RT = R.t().contiguous()
-        lstm_native.backward(B, steps, d, RT, c0, ctx.lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0)
+        native.backward(B, steps, d, RT, c0, ctx.lengths, gates, cs, tcs, dhs, dcs, dxp, dh0, dc0)
         hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
         dR = hprev.reshape(-1, d).t() @ dxp.reshape(-1, 4 * d)
         return dxp, dR, dh0, dc0, None
@@ -138,6 +138,76 @@ def lstm_sequence(xp: torch.Tensor, R: torch.Tensor, h0: torch.Tensor, c0: torch
     gradient); the torch kernel computes them, and the caller never reads them.
     """
     if use_native is not False and xp.dtype == torch.float32 and xp.device.type == "cpu" \
-            and all(t.dtype == torch.float32 for t in (R, h0, c0)) and lstm_native.library() is not None:
+            and all(t.dtype == torch.float32 for t in (R, h0, c0)) and native.library() is not None:
         return _LSTMSequenceNative.apply(xp, R, h0, c0, lengths)
     return _LSTMSequence.apply(xp, R, h0, c0)
+
+
+def native_ready(*tensors) -> bool:
+    """The compiled recurrences can run on these tensors: float32 on the CPU, with the library built."""
+    return all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors) and native.library() is not None
+
+
+class _GRUSequenceNative(torch.autograd.Function):
+    """A GRU (reset_after=True) over a right-padded batch as one autograd node, its recurrence and
+    backpropagation through time in compiled C (``recurrence.c``); each row stops at its length."""
+
+    @staticmethod
+    def forward(ctx, xp, R, brec, h0, lengths):
+        B, steps, G = xp.shape
+        d = G // 3
+        xp, R, brec, h0 = (t.contiguous() for t in (xp, R, brec, h0))
+        lengths = lengths.to(torch.int64).contiguous()
+        gates, rh, hs = xp.new_empty(B, steps, G), xp.new_empty(B, steps, d), xp.new_empty(B, steps, d)
+        native.gru_forward(B, steps, d, xp, R, brec, h0, lengths, gates, rh, hs)
+        ctx.save_for_backward(R, h0, lengths, gates, rh, hs)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dhs):
+        R, h0, lengths, gates, rh, hs = ctx.saved_tensors
+        B, steps, d = hs.shape
+        dxp, drec = gates.new_empty(B, steps, 3 * d), gates.new_empty(B, steps, 3 * d)
+        dh0 = hs.new_empty(B, d)
+        native.gru_backward(B, steps, d, R.t().contiguous(), h0, lengths, gates, rh, hs, dhs.contiguous(), dxp, drec,
+                            dh0)
+        hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
+        flat = drec.reshape(-1, 3 * d)
+        return dxp, hprev.reshape(-1, d).t() @ flat, flat.sum(0), dh0, None
+
+
+class _RNNSequenceNative(torch.autograd.Function):
+    """A tanh SimpleRNN over a right-padded batch as one autograd node, compiled as the GRU's is."""
+
+    @staticmethod
+    def forward(ctx, xp, R, h0, lengths):
+        B, steps, d = xp.shape
+        xp, R, h0 = (t.contiguous() for t in (xp, R, h0))
+        lengths = lengths.to(torch.int64).contiguous()
+        hs = xp.new_empty(B, steps, d)
+        native.rnn_forward(B, steps, d, xp, R, h0, lengths, hs)
+        ctx.save_for_backward(R, h0, lengths, hs)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dhs):
+        R, h0, lengths, hs = ctx.saved_tensors
+        B, steps, d = hs.shape
+        dxp, dh0 = hs.new_empty(B, steps, d), hs.new_empty(B, d)
+        native.rnn_backward(B, steps, d, R.t().contiguous(), h0, lengths, hs, dhs.contiguous(), dxp, dh0)
+        hprev = torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
+        return dxp, hprev.reshape(-1, d).t() @ dxp.reshape(-1, d), dh0, None
+
+
+def gru_sequence(xp, R, brec, h0, lengths):
+    """Every step's h, batch-major ``(B, steps, d)``, of a GRU (gates z, r, h; reset_after=True) whose input
+    projection ``xp`` is ``(B, steps, 3d)``, recurrent kernel ``R`` ``(d, 3d)`` and recurrent bias ``brec``
+    ``(3d,)``; rows stop at ``lengths`` (their later steps come out as zeros). Needs ``native_ready``."""
+    return _GRUSequenceNative.apply(xp, R, brec, h0, lengths)
+
+
+def rnn_sequence(xp, R, h0, lengths):
+    """The same for a SimpleRNN with tanh: ``xp`` ``(B, steps, d)``, ``R`` ``(d, d)``."""
+    return _RNNSequenceNative.apply(xp, R, h0, lengths)
