@@ -1,7 +1,7 @@
 """glassnet: Keras-semantics neural-network layers on PyTorch, in which every layer shows its work."""
 from .version import __version__
 
-from . import activations, callbacks, config, initializers, layers, utils
+from . import activations, callbacks, config, constraints, initializers, layers, regularizers, utils
 from .analysis import analyze, compare, explain
 from .errors import ConfigError, FileFormatError, GlassnetError, GlassnetWarning, ShapeError
 from .io import load_model
@@ -9,6 +9,7 @@ from .layers import Input
 from .models import Model, Sequential, SymbolicTensor
 from .training import losses, metrics, optimizers
 
-__all__ = ["layers", "activations", "callbacks", "config", "initializers", "losses", "metrics", "optimizers",
-           "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential", "SymbolicTensor", "load_model",
-           "GlassnetError", "ShapeError", "ConfigError", "FileFormatError", "GlassnetWarning", "__version__"]
+__all__ = ["layers", "activations", "callbacks", "config", "constraints", "initializers", "losses", "metrics",
+           "optimizers", "regularizers", "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential",
+           "SymbolicTensor", "load_model", "GlassnetError", "ShapeError", "ConfigError", "FileFormatError",
+           "GlassnetWarning", "__version__"]

@@ -30,6 +30,9 @@ class Sequential(Model):
         Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
         self._trainer = None
         self.stop_training = False
+        self._initial_epoch = None
+        self._subclassed = False
+        self._output_struct = None
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
         self._last_output: SymbolicTensor | None = None

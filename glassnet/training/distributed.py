@@ -19,7 +19,7 @@ from torch.utils.data import DistributedSampler
 from .data import ArrayData
 
 __all__ = ["maybe_distribute", "distribute_eval", "is_distributed", "is_main_process", "all_reduce_sum",
-           "rank", "world_size"]
+           "rank", "world_size", "launched"]
 
 
 def _initialised() -> bool:
@@ -38,6 +38,11 @@ def _init_from_env() -> bool:
         dist.init_process_group(backend, timeout=timeout)
         return True
     return False
+
+
+def launched() -> bool:
+    """True under torchrun (or another launcher) with more than one process, before the group starts."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
 def rank() -> int:
