@@ -40,7 +40,7 @@ from .cost import Cost
 from .variables import Variable
 
 __all__ = ["Layer", "Variable", "to_snake_case", "unique_name", "reset_names", "tracing", "call_context",
-           "infer_output_shape"]
+           "name_scope", "infer_output_shape"]
 
 _NAME_COUNTS: Counter = Counter()
 # names a layer cannot take: they break the paths of Keras's files
@@ -84,11 +84,13 @@ def _check_name(name) -> None:
 
 
 class _CallState(threading.local):
-    """How deep the call in progress is, and whether it only infers shapes (then no losses are recorded)."""
+    """How deep the call in progress is, whether it only infers shapes (then no losses are recorded), and the
+    names of the layers being built (Keras's name scope, which prefixes weight paths)."""
 
     def __init__(self):
         self.depth = 0
         self.inferring = 0
+        self.scope: list[str] = []
 
 
 _CALL = _CallState()
@@ -108,6 +110,17 @@ def _enter_call(layer) -> None:
 
 def _exit_call() -> None:
     _CALL.depth -= 1
+
+
+@contextmanager
+def name_scope(name: str):
+    """Weights created inside get ``name/`` in their path, as Keras's name scopes give them (a Sequential builds
+    its layers inside its own scope: ``sequential/dense/kernel``)."""
+    _CALL.scope.append(name)
+    try:
+        yield
+    finally:
+        _CALL.scope.pop()
 
 
 @contextmanager
@@ -225,8 +238,9 @@ class Layer(nn.Module):
             value = value.permute(memory_order).contiguous().permute(inverse)
         regularizer, constraint = regularizers.get(regularizer), constraints.get(constraint)
         if trainable:
+            scope = _CALL.scope if _CALL.scope and _CALL.scope[-1] == self.name else [self.name]
             self.register_parameter(name, Variable(value, requires_grad=self._trainable, name=name,
-                                                   path=f"{self.name}/{name}", regularizer=regularizer,
+                                                   path="/".join(scope + [name]), regularizer=regularizer,
                                                    constraint=constraint))
             self._own_trainable.append(name)
         else:
@@ -507,7 +521,8 @@ class Layer(nn.Module):
         if type(self).__module__.startswith("glassnet.") or type(self).compute_output_shape is not \
                 Layer.compute_output_shape:
             self.compute_output_shape(input_shape)  # validates rank and sizes before creating weights
-        self.build(input_shape)
+        with name_scope(self.name):
+            self.build(input_shape)
         self._track_nested_layers()
         self._build_shape = input_shape
         self.built = True

@@ -24,7 +24,7 @@ from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
 from ..graph import Node, SymbolicTensor, call_flags, run_nodes, topological_nodes
 from ..layers import registry
-from ..layers.base import Layer, call_context, to_snake_case, tracing, unique_name
+from ..layers.base import Layer, call_context, name_scope, to_snake_case, tracing, unique_name
 from ..layers.input_layer import Input, InputLayer
 from ..structure import flatten, map_structure
 from ..training import Trainer, distributed
@@ -353,7 +353,8 @@ class Model(Layer):
         accepts_mask, accepts_training = call_flags(self)
         kwargs = {"training": False} if accepts_training else {}
         try:
-            outputs = self.call(inputs, **kwargs)
+            with name_scope(self.name):
+                outputs = self.call(inputs, **kwargs)
             traced = all(isinstance(t, SymbolicTensor) for t in flatten(outputs))
         except (TypeError, AttributeError, RuntimeError, NotImplementedError):
             traced = False
@@ -374,7 +375,7 @@ class Model(Layer):
             return torch.zeros(tuple(d if isinstance(d, int) else 1 for d in s), dtype=self.dtype)
         x = _map_shapes(shapes, zeros)
         accepts_mask, accepts_training = call_flags(self)
-        with torch.no_grad():
+        with torch.no_grad(), name_scope(self.name):
             out = self.call(x, **({"training": False} if accepts_training else {}))
         self._output_struct = map_structure(lambda _: None, out)
 
