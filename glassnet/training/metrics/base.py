@@ -9,12 +9,24 @@ processes (``state_tensors`` / ``set_state_tensors``) and every rank gets one pr
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import torch
 
 from .. import losses as L
 
 __all__ = ["Metric", "Sum", "Mean", "MeanMetricWrapper", "reduce_to_samplewise_values"]
+
+
+_NAME_COUNTS: Counter = Counter()
+
+
+def _auto_name(cls_name: str) -> str:
+    """Keras's automatic metric names: ``precision``, ``precision_1`` … (so two metrics never share a log key)."""
+    base = _snake(cls_name)
+    n = _NAME_COUNTS[base]
+    _NAME_COUNTS[base] += 1
+    return base if n == 0 else f"{base}_{n}"
 
 
 def _snake(name: str) -> str:
@@ -48,7 +60,7 @@ class Metric:
     """
 
     def __init__(self, dtype=None, name=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or _auto_name(type(self).__name__)
         self._dtype = _dtype(dtype)
         self._variables: list[torch.Tensor] = []
         self._initial: list = []
