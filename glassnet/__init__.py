@@ -1,7 +1,7 @@
 """glassnet: Keras-semantics neural-network layers on PyTorch, in which every layer shows its work."""
 from .version import __version__
 
-from . import activations, callbacks, config, constraints, initializers, layers, regularizers, utils
+from . import activations, callbacks, config, constraints, initializers, layers, random, regularizers, utils
 from .analysis import analyze, compare, explain
 from .errors import ConfigError, FileFormatError, GlassnetError, GlassnetWarning, ShapeError
 from .io import load_model
@@ -10,6 +10,6 @@ from .models import Model, Sequential, SymbolicTensor
 from .training import losses, metrics, optimizers
 
 __all__ = ["layers", "activations", "callbacks", "config", "constraints", "initializers", "losses", "metrics",
-           "optimizers", "regularizers", "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential",
+           "optimizers", "random", "regularizers", "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential",
            "SymbolicTensor", "load_model", "GlassnetError", "ShapeError", "ConfigError", "FileFormatError",
            "GlassnetWarning", "__version__"]

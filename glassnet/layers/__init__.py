@@ -12,6 +12,8 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, Glob
                       GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                       GlobalMaxPooling3D, MaxPooling1D, MaxPooling2D, MaxPooling3D)
 from .recurrent import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .regularization import ActivityRegularization
+from .torch_wrapper import TorchModuleWrapper
 from .wrappers import Bidirectional, TimeDistributed
 
 # Keras's aliases (each class also lists its own in ``keras_aliases``, which files resolve through)
@@ -34,4 +36,5 @@ __all__ = [
     "Convolution1D", "Convolution2D", "Convolution3D", "SeparableConvolution1D", "SeparableConvolution2D",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "registry",
+    "ActivityRegularization", "TorchModuleWrapper",
 ]

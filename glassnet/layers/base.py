@@ -251,9 +251,44 @@ class Layer(nn.Module):
             self._own_non_trainable.append(name)
         return getattr(self, name)
 
+    def _apply(self, fn, recurse=True):
+        """torch's conversion (``to``, ``to_empty``) keeps each weight a ``Variable`` with its attributes: a move
+        torch cannot make in place (meta → cpu) creates a plain Parameter, which is re-wrapped here."""
+        saved = {n: dict(p.__dict__) for n, p in self._parameters.items() if isinstance(p, Variable)}
+        out = super()._apply(fn, recurse)
+        for n, attrs in saved.items():
+            p = self._parameters.get(n)
+            if p is not None and not isinstance(p, Variable):
+                v = Variable(p.data, p.requires_grad)
+                v.__dict__.update(attrs)
+                self._parameters[n] = v
+        return out
+
+    def _weight_options(self, weights: tuple[str, ...], options: dict) -> None:
+        """Keras's ``<weight>_regularizer`` / ``<weight>_constraint`` arguments (``kernel_regularizer`` …),
+        resolved and kept as attributes of those names; each is given to ``add_weight`` for its weight."""
+        self._weight_option_keys = [f"{w}_{kind}" for w in weights for kind in ("regularizer", "constraint")]
+        unknown = sorted(set(options) - set(self._weight_option_keys))
+        if unknown:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}")
+        for key in self._weight_option_keys:
+            value = options.get(key)
+            setattr(self, key, regularizers.get(value) if key.endswith("_regularizer") else constraints.get(value))
+
+    def _weight_options_config(self) -> dict:
+        """The ``<weight>_regularizer`` / ``<weight>_constraint`` entries of Keras's config."""
+        return {k: (regularizers.serialize if k.endswith("_regularizer") else constraints.serialize)(getattr(self, k))
+                for k in getattr(self, "_weight_option_keys", [])}
+
     def _sublayers(self) -> list["Layer"]:
         self._track_nested_layers()
         return [m for m in self._modules.values() if isinstance(m, Layer)]
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if isinstance(value, (list, tuple, dict)) and value and "_modules" in self.__dict__ and any(
+                isinstance(v, Layer) for v in (value.values() if isinstance(value, dict) else value)):
+            self._track_nested_layers()  # registered now, so sub-layers keep the order they were assigned in
 
     def _track_nested_layers(self) -> None:
         """Layers kept in lists, tuples or dicts assigned as attributes (``self.blocks = [Dense(4), ...]``) are
@@ -431,8 +466,8 @@ class Layer(nn.Module):
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         init = self.__dict__.get("_init_call")
-        if init is not None and type(self).get_config is Layer.get_config:
-            config.update(_auto_config(self, *init))
+        if init is not None and getattr(type(self).get_config, "glassnet_default", False):
+            config.update(_auto_config(self, *init))  # only when the class writes no get_config (as Keras)
         return config
 
     def get_build_config(self) -> dict | None:
@@ -467,7 +502,8 @@ class Layer(nn.Module):
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
         _enter_call(self)
         try:
-            if not tracing():  # under torch.compile/export the checks would pin dynamic sizes
+            # under torch.compile/export the checks would pin dynamic sizes; inferring a shape needs none
+            if not tracing() and not (_CALL.inferring and self.built):
                 shape = _shapes_of(inputs)
                 if shape != self._last_eager_shape:
                     self._check_eager_input(shape)
@@ -577,6 +613,9 @@ class Layer(nn.Module):
         return keras_shape(self.compute_output_shape(self._build_shape))
 
 
+Layer.get_config.glassnet_default = True  # a class that writes no get_config gets its constructor arguments
+
+
 def _policy(dtype) -> config.DTypePolicy:
     """A layer's dtype policy from its ``dtype`` argument (None: the global policy)."""
     if dtype is None:
@@ -655,7 +694,8 @@ def infer_output_shape(layer, input_shape):
         subs = {s: size + 2 * i for i, s in enumerate(symbols)}
         runs.append(_meta_run(layer, input_shape, subs))
     first, second = runs
-    flat1, flat2 = flatten(first), flatten(second)
+    flat1 = [tuple(t.shape) for t in flatten(first)]
+    flat2 = [tuple(t.shape) for t in flatten(second)]
     names = {}
     for d in flatten(input_shape):
         if d is not None and not is_fixed(d):
@@ -669,32 +709,55 @@ def infer_output_shape(layer, input_shape):
             dims.append(x if x == y else names.get((x, y), dim_symbol(f"{layer.name}_{k}_{i}")))
         shapes.append(tuple(dims))
     it = iter(shapes)
-    return map_structure(lambda _: next(it), first, skip_none=True) if isinstance(first, (list, tuple, dict)) \
-        else shapes[0]
+    return map_structure(lambda _: next(it), first) if isinstance(first, (list, tuple, dict)) else shapes[0]
 
 
 def _meta_run(layer, input_shape, subs):
+    """``layer.call`` on meta tensors (its weights swapped for meta ones); when an operation cannot run on the
+    meta device, on zeros on the CPU instead (as Keras falls back)."""
     def concrete(shape):
         return tuple(int(sympy.sympify(d).subs(subs)) if not is_fixed(d) else d for d in shape)
 
     is_shape = lambda s: isinstance(s, tuple) and all(not isinstance(d, (tuple, list, dict)) for d in s)  # noqa: E731
-
-    def to_meta(s):
-        return torch.zeros(concrete(s), device="meta", dtype=layer.dtype if layer.dtype.is_floating_point
-                           else torch.float32)
-    if is_shape(input_shape):
-        inputs = to_meta(input_shape)
-    else:
-        inputs = _map_shapes(input_shape, to_meta, is_shape)
+    float_dtype = layer.dtype if layer.dtype.is_floating_point else torch.float32
     accepts_mask, accepts_training = call_flags(layer)
     kwargs = {"training": False} if accepts_training else {}
+
+    def run(device):
+        inputs = _map_shapes(input_shape, lambda s: torch.zeros(concrete(s), device=device, dtype=float_dtype),
+                             is_shape)
+        with torch.no_grad():
+            return layer.call(inputs, **kwargs)
     _CALL.inferring += 1
     try:
-        with torch.no_grad():
-            out = layer.call(inputs, **kwargs)
+        swapped = _swap_to_meta(layer)
+        try:
+            return run("meta")
+        except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError):
+            pass
+        finally:
+            _restore(swapped)
+        return run("cpu")
     finally:
         _CALL.inferring -= 1
-    return map_structure(lambda t: tuple(t.shape), out)
+
+
+def _swap_to_meta(layer) -> list:
+    """Every parameter and buffer below ``layer`` replaced by an empty meta tensor; what to put back."""
+    saved = []
+    for module in layer.modules():
+        for store in (module._parameters, module._buffers):
+            for name, t in list(store.items()):
+                if t is not None and t.device.type != "meta":
+                    saved.append((store, name, t))
+                    meta = torch.empty_like(t, device="meta")
+                    store[name] = nn.Parameter(meta, requires_grad=False) if isinstance(t, nn.Parameter) else meta
+    return saved
+
+
+def _restore(saved: list) -> None:
+    for store, name, t in saved:
+        store[name] = t
 
 
 def _map_shapes(structure, fn, is_shape):

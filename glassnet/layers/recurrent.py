@@ -20,7 +20,6 @@ from ..errors import ShapeError
 from ..formula import plus, prod, sym
 from ..kernels import recurrent as kernels
 from .base import Layer
-from .core import REGULARIZER_FIX
 from .cost import Cost
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "RNNBase"]
@@ -42,9 +41,10 @@ class _Cell(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
-        refused = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))}
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))
+                   and k != "activity_regularizer"}
         super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, **refused)
+        self._weight_options(("kernel", "recurrent", "bias"), options)
         self.units = checks.positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -59,11 +59,14 @@ class _Cell(Layer):
     def build(self, input_shape):
         n, g = input_shape[-1], self.gates * self.units
         # stored transposed in memory: torch's fused kernels read kernel.T and recurrent_kernel.T
-        self.add_weight(name="kernel", shape=(n, g), initializer=self.kernel_initializer, memory_order=(1, 0))
+        self.add_weight(name="kernel", shape=(n, g), initializer=self.kernel_initializer, memory_order=(1, 0),
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.add_weight(name="recurrent_kernel", shape=(self.units, g), initializer=self.recurrent_initializer,
-                        memory_order=(1, 0))
+                        memory_order=(1, 0), regularizer=self.recurrent_regularizer,
+                        constraint=self.recurrent_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=self._bias_shape(), initializer=self._bias_init())
+            self.add_weight(name="bias", shape=self._bias_shape(), initializer=self._bias_init(),
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -113,7 +116,7 @@ class _Cell(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout}
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, **self._weight_options_config()}
 
 
 class SimpleRNNCell(_Cell):
@@ -243,12 +246,11 @@ class RNNBase(Layer):
                  return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
                  activity_regularizer=None, implementation=None, use_cudnn="auto", **kwargs):
         # implementation and use_cudnn choose between kernels in Keras; here the kernels choose themselves
-        super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, activity_regularizer=activity_regularizer)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         checks.positive_int(self, "units", cell_kwargs.get("units"))
         checks.number_in(self, "dropout", cell_kwargs.get("dropout", 0.0), 0, 1)
         checks.number_in(self, "recurrent_dropout", cell_kwargs.get("recurrent_dropout", 0.0), 0, 1)
-        self.cell = cell_class(name=cell_name, dtype=self.dtype, **cell_kwargs)
+        self.cell = cell_class(name=cell_name, dtype=self.dtype_policy, **cell_kwargs)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)

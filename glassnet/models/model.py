@@ -331,6 +331,9 @@ class Model(Layer):
         return self._structure(outputs), (masks if len(masks) > 1 else masks[0])
 
     def call(self, inputs, mask=None, training=None):
+        if self._subclassed:
+            raise NotImplementedError(f"Model '{self.name}' ({type(self).__name__}) defines no call(); a subclassed "
+                                      "model that is called on data must define call(inputs).")
         outputs, _ = self.run(inputs, training=bool(training), mask=mask)
         return self._structure(outputs)
 
@@ -346,6 +349,9 @@ class Model(Layer):
         summary and analysis show. A ``call`` that cannot run on symbolic tensors (e.g. it uses torch
         functions between layers) is run once on zeros instead; the model then has no graph to show."""
         if not self._subclassed or self.built:
+            return
+        if type(self).call is Model.call:  # a model with only a train_step (the guides' GAN, VAE): nothing to build
+            self.built = True
             return
         shapes = _as_shapes(input_shape)
         inputs = _map_shapes(shapes, lambda s: Input(tuple(s[1:]), batch_size=s[0] if isinstance(s[0], int)
@@ -555,6 +561,8 @@ class Model(Layer):
         if self._subclassed:
             return Layer.get_config(self)
         return graph_config.functional_config(self)
+
+    get_config.glassnet_default = True
 
     def get_build_config(self):
         if self._subclassed and self.built:

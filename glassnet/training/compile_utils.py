@@ -169,6 +169,7 @@ class CompileMetrics(Metric):
                 else:
                     m.update_state(y, p, w)
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         ys = list(y_true) if isinstance(y_true, (list, tuple)) else [y_true]
         ps = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]

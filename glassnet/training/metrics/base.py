@@ -113,6 +113,7 @@ class Metric:
                         self._variables[i] = moved
                 return
 
+    @torch.no_grad()
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define update_state().")
 
@@ -179,6 +180,7 @@ class Sum(Metric):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable((), name="total")
 
+    @torch.no_grad()
     def update_state(self, values, sample_weight=None):
         values = torch.as_tensor(values)
         self._follow(values)
@@ -197,6 +199,7 @@ class Mean(Metric):
         self.total = self.add_variable((), name="total")
         self.count = self.add_variable((), name="count")
 
+    @torch.no_grad()
     def update_state(self, values, sample_weight=None):
         values = torch.as_tensor(values)
         self._follow(values)
@@ -220,6 +223,7 @@ class MeanMetricWrapper(Mean):
         self._fn = fn
         self._fn_kwargs = kwargs
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
         y_pred = torch.as_tensor(y_pred)
         self._follow(y_pred)

@@ -152,6 +152,7 @@ class _ConditionCount(Metric):
         self._evenly = evenly_distributed(self.thresholds)
         self.accumulator = self.add_variable((len(self.thresholds),), name="accumulator")
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         self._follow(torch.as_tensor(y_pred))
         update_confusion_matrix({self._condition: self.accumulator}, y_true, y_pred, self.thresholds,
@@ -195,6 +196,7 @@ class _PrecisionRecall(Metric):
         self.true_positives = self.add_variable((len(self.thresholds),), name="true_positives")
         self._second = self.add_variable((len(self.thresholds),), name="second")
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         self._follow(torch.as_tensor(y_pred))
         update_confusion_matrix({TP: self.true_positives, self._other: self._second}, y_true, y_pred,
@@ -246,6 +248,7 @@ class _AtBase(Metric):
         self.true_negatives = self.add_variable((n,), name="true_negatives")
         self.false_negatives = self.add_variable((n,), name="false_negatives")
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         self._follow(torch.as_tensor(y_pred))
         update_confusion_matrix({TP: self.true_positives, TN: self.true_negatives, FP: self.false_positives,
@@ -397,6 +400,7 @@ class AUC(Metric):
         self.false_negatives = self.add_variable(vshape, name="false_negatives")
         self._built = True
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = torch.as_tensor(y_pred)
         if not self._built:

@@ -49,6 +49,7 @@ class FBetaScore(Metric):
         self.intermediate_weights = self.add_variable(shape, name="intermediate_weights")
         self._built = True
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = torch.as_tensor(y_pred).to(self._dtype)
         y_true = torch.as_tensor(y_true, device=y_pred.device).to(self._dtype)
@@ -123,6 +124,7 @@ class IoU(Metric):
         self.target_class_ids = list(target_class_ids)
         self.total_cm = self.add_variable((num_classes, num_classes), name="total_confusion_matrix")
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = torch.as_tensor(y_pred)
         y_true = torch.as_tensor(y_true, device=y_pred.device)
@@ -179,6 +181,7 @@ class BinaryIoU(IoU):
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
         self.threshold = threshold
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = (torch.as_tensor(y_pred).float() >= self.threshold).to(self._dtype)
         super().update_state(y_true, y_pred, sample_weight)
@@ -257,6 +260,7 @@ class R2Score(Metric):
         self.count = self.add_variable((n,), name="count")
         self._built = True
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = torch.as_tensor(y_pred).to(self._dtype)
         y_true = torch.as_tensor(y_true, device=y_pred.device).to(self._dtype)
@@ -312,6 +316,7 @@ class RootMeanSquaredError(Mean):
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
+    @torch.no_grad()
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = torch.as_tensor(y_pred).to(self._dtype)
         y_true = torch.as_tensor(y_true, device=y_pred.device).to(self._dtype)
