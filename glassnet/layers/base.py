@@ -134,6 +134,14 @@ def call_context(layer):
 
 
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _has_half(inputs) -> bool:
+    if isinstance(inputs, torch.Tensor):
+        return inputs.dtype in _HALF
+    return isinstance(inputs, (list, tuple, dict)) and any(
+        isinstance(t, torch.Tensor) and t.dtype in _HALF for t in flatten(inputs))
 
 
 def _mixed_autocast_active(device_type: str) -> bool:
@@ -531,19 +539,22 @@ class Layer(nn.Module):
             _exit_call()
 
     def _call_in_policy(self, inputs, args, kwargs):
-        """``call`` under the layer's dtype policy: a mixed policy autocasts to its compute type; a float32
-        layer inside autocast computes in float32 (its floating inputs cast up), as Keras casts inputs."""
+        """``call`` under the layer's dtype policy: a mixed policy autocasts to its compute type; a float32 layer
+        given 16-bit inputs (after mixed layers) casts them up and computes in float32, as Keras casts inputs."""
         policy = self.dtype_policy
-        if policy.is_mixed and self.autocast and _device_type(inputs) in _AUTOCAST_DEVICES:
+        if policy.is_mixed and self.autocast:
             device = _device_type(inputs)
-            with torch.autocast(device_type=device, dtype=policy.torch_compute_dtype):
-                return self.call(inputs, *args, **kwargs)
-        device = _device_type(inputs)
-        if policy.compute_dtype == "float32" and _mixed_autocast_active(device):
-            inputs = map_structure(lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point()
-                                   else t, inputs)
-            with torch.autocast(device_type=device, enabled=False):
-                return self.call(inputs, *args, **kwargs)
+            if device in _AUTOCAST_DEVICES:
+                with torch.autocast(device_type=device, dtype=policy.torch_compute_dtype):
+                    return self.call(inputs, *args, **kwargs)
+        elif self.autocast and _has_half(inputs):
+            device = _device_type(inputs)
+            want = policy.torch_compute_dtype
+            inputs = map_structure(lambda t: t.to(want) if isinstance(t, torch.Tensor) and t.dtype in _HALF else t,
+                                   inputs)
+            if _mixed_autocast_active(device):
+                with torch.autocast(device_type=device, enabled=False):
+                    return self.call(inputs, *args, **kwargs)
         return self.call(inputs, *args, **kwargs)
 
     def _check_eager_input(self, shape) -> None:

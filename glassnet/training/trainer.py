@@ -408,11 +408,10 @@ class Trainer:
             self._build_optimizer()
             initial_epoch = resume()
         model.stop_training = False
+        model._initial_epoch = None
         cb.on_train_begin({})
-        for c in all_cbs:
-            start = getattr(c, "initial_epoch_override", None)
-            if start is not None:
-                initial_epoch = max(initial_epoch, start)
+        if model._initial_epoch:  # BackupAndRestore found a backup
+            initial_epoch = max(initial_epoch, model._initial_epoch)
         epoch_logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
@@ -445,7 +444,9 @@ class Trainer:
             epoch_logs = pythonify(self._metrics_or_logs(logs))
             model.eval()
             if val is not None and V.should_validate(epoch, validation_freq):
-                val_logs = self._evaluate_data(val, validation_steps)
+                cb.on_test_begin({})
+                val_logs = self._evaluate_data(val, validation_steps, cb)
+                cb.on_test_end(val_logs)
                 epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
             model._epoch = epoch + 1
             cb.on_epoch_end(epoch, epoch_logs)
@@ -635,8 +636,8 @@ class Trainer:
         first = outs[0]
         flat = [flatten(o) if not isinstance(o, torch.Tensor) else [o] for o in outs]
         cat = [torch.cat([f[i] for f in flat]) for i in range(len(flat[0]))]
-        if as_numpy:
-            cat = [t.detach().cpu().numpy() for t in cat]
+        if as_numpy:  # numpy has no bfloat16: such outputs come back as float32, as Keras converts them
+            cat = [(t.float() if t.dtype == torch.bfloat16 else t).detach().cpu().numpy() for t in cat]
         if isinstance(first, torch.Tensor):
             return cat[0]
         it = iter(cat)
