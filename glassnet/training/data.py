@@ -65,7 +65,7 @@ class ArrayData:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.sampler = None  # a DistributedSampler-like object when data-parallel
 
-    def __len__(self) -> int:
+    def num_batches(self) -> int:
         n = self.n if self.sampler is None else len(self.sampler)
         return math.ceil(n / self.batch_size)
 
@@ -121,7 +121,8 @@ class IterableData:
         self._iterator = None
         self.is_iterator = iter(source) is source if not isinstance(source, PyDataset) else False
 
-    def __len__(self):
+    def num_batches(self) -> int | None:
+        """Batches per epoch, or None when the source has no length (a generator)."""
         if self.is_iterator:
             return None
         try:

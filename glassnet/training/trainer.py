@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import checks, config
 from ..dtypes import float_dtype, to_torch
-from ..errors import ConfigError, GlassnetWarning
+from ..errors import ConfigError, GlassnetWarning, ShapeError
 from ..structure import first_length, flatten, leaves, map_structure
 from . import callbacks as cbs
 from . import distributed, losses, metrics, optimizers
@@ -398,7 +398,7 @@ class Trainer:
         self._prepare(data)
         self.ddp = distributed.maybe_distribute(_Runner(model), data, val, self.ddp)
         history = cbs.History()
-        steps = steps_per_epoch or len(data)
+        steps = steps_per_epoch or data.num_batches()
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         progress = cbs.ProgbarLogger() if verbose else None
         user_progbar = any(isinstance(cb, cbs.ProgbarLogger) for cb in callbacks)
@@ -530,16 +530,20 @@ class Trainer:
         if isinstance(data, IterableData):
             if data.is_iterator:
                 return
-            length = len(data)
-            if length == 0:
+            if data.num_batches() == 0:
                 raise ValueError(f"{'fit' if training else 'evaluate'}(): {what} is an empty dataset or iterable; "
                                  "there is nothing to train on. Pass at least one batch.")
             return
-        data.x = self._cast_inputs(data.x)
         V.check_arrays(self, data, what, training=training, custom_step=custom_step)
+        data.x = self._cast_inputs(data.x)
         if model.built and getattr(model, "inputs", None):
             for t, a in zip(model.inputs, model.flatten_inputs(data.x)):
-                model.check_input_shape(t, tuple(a.shape))
+                try:
+                    model.check_input_shape(t, tuple(a.shape))
+                except ShapeError as exc:
+                    if what == "x":
+                        raise
+                    raise ShapeError(f"{what}: {exc}") from exc
         if data.y is not None and getattr(model, "outputs", None) and not custom_step:
             ys = self._targets(data.y, len(model.outputs)) if self.output_names else \
                 (list(data.y) if isinstance(data.y, (list, tuple)) else [data.y])
@@ -584,7 +588,8 @@ class Trainer:
         if not self._model_built() and isinstance(data, ArrayData) and data.n:
             self.model.build_for(self._cast_inputs(data.first_batch()[0]))
         distributed.distribute_eval(data)
-        cb = cbs.CallbackList(list(callbacks or []), self.model, {"steps": steps or len(data), "verbose": verbose})
+        cb = cbs.CallbackList(list(callbacks or []), self.model, {"steps": steps or data.num_batches(),
+                                                                  "verbose": verbose})
         cb.on_test_begin({})
         logs = self._evaluate_data(data, steps, cb)
         cb.on_test_end(logs)
