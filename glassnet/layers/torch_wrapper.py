@@ -39,7 +39,6 @@ class TorchModuleWrapper(Layer):
                                           f"module={type(module).__name__}"))
         self.module = module
         self.output_shape_arg = None if output_shape is None else tuple(output_shape)
-        self.built = True
 
     def own_weights(self):
         return list(self.module.parameters()) + list(self.module.buffers())
