@@ -8,8 +8,9 @@ from .io import load_model
 from .layers import Input
 from .models import Model, Sequential, SymbolicTensor
 from .training import losses, metrics, optimizers
+from . import mixed_precision, models
 
 __all__ = ["layers", "activations", "callbacks", "config", "constraints", "initializers", "losses", "metrics",
-           "optimizers", "random", "regularizers", "utils", "analyze", "compare", "explain", "Input", "Model", "Sequential",
+           "optimizers", "random", "regularizers", "utils", "mixed_precision", "models", "analyze", "compare", "explain", "Input", "Model", "Sequential",
            "SymbolicTensor", "load_model", "GlassnetError", "ShapeError", "ConfigError", "FileFormatError",
            "GlassnetWarning", "__version__"]

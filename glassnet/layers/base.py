@@ -443,6 +443,16 @@ class Layer(nn.Module):
             return input_shape
         return infer_output_shape(self, input_shape)
 
+    def compute_output_dtype(self, inputs) -> str:
+        """The dtype of the outputs for symbolic ``inputs``: the compute type of a mixed policy (or of a float32
+        layer given 16-bit inputs), else the first input's dtype (float32 for a boolean one)."""
+        first = flatten(inputs)[0]
+        dtype = first.dtype if first.dtype != "bool" else "float32"
+        if dtype.startswith(("float", "bfloat")) and self.autocast and (
+                self.dtype_policy.is_mixed or dtype in ("float16", "bfloat16")):
+            return self.dtype_policy.compute_dtype
+        return dtype
+
     @property
     def mask_rule(self) -> str:
         """What the layer does to an incoming mask: create, carry, consume or drop."""
