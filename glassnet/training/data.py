@@ -25,7 +25,8 @@ __all__ = ["to_tensor", "ArrayData", "IterableData", "make_data", "slice_structu
 
 def to_tensor(a, float_dtype: torch.dtype = torch.float32, pin: bool = False) -> torch.Tensor:
     """numpy/list/tensor → tensor; floating data takes ``float_dtype``, integers and booleans stay as they are
-    (the trainer casts them for float inputs); ``pin`` puts CPU data in page-locked memory for fast copies."""
+    (the trainer casts them for float inputs); ``pin`` puts CPU data in page-locked memory, so the copy to the
+    GPU can be non-blocking."""
     if isinstance(a, torch.Tensor):
         t = a
     else:
@@ -38,6 +39,11 @@ def to_tensor(a, float_dtype: torch.dtype = torch.float32, pin: bool = False) ->
     if pin and t.device.type == "cpu" and not t.is_pinned():
         t = t.pin_memory()
     return t
+
+
+def _pinned(batch):
+    return map_structure(lambda t: t.pin_memory() if isinstance(t, torch.Tensor) and t.device.type == "cpu" else t,
+                         batch, skip_none=True)
 
 
 def slice_structure(x, idx):
@@ -59,10 +65,12 @@ def is_array_input(x) -> bool:
 class ArrayData:
     """In-memory arrays: one ``randperm`` per epoch, batches by index (as a hand-written loop does)."""
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size: int = 32, shuffle: bool = False):
+    def __init__(self, x, y=None, sample_weight=None, batch_size: int = 32, shuffle: bool = False,
+                 pin: bool = False):
         self.x, self.y, self.sw = x, y, sample_weight
         self.n = first_length(x)
         self.batch_size, self.shuffle = batch_size, shuffle
+        self.pin = pin  # each batch is put in page-locked memory (for a non-blocking copy to the GPU)
         self.sampler = None  # a DistributedSampler-like object when data-parallel
 
     def num_batches(self) -> int:
@@ -85,8 +93,9 @@ class ArrayData:
                 idx = slice(start, min(start + self.batch_size, total))
             else:
                 idx = order[start:start + self.batch_size]
-            yield (slice_structure(self.x, idx), slice_structure(self.y, idx),
-                   None if self.sw is None else self.sw[idx])
+            batch = (slice_structure(self.x, idx), slice_structure(self.y, idx),
+                     None if self.sw is None else self.sw[idx])
+            yield _pinned(batch) if self.pin else batch
 
     def first_batch(self):
         return next(self.batches(0, 1))
@@ -166,7 +175,7 @@ class IterableData:
 
     def convert(self, item):
         x, y, sw = unpack_x_y_sample_weight(item)
-        convert = lambda a: to_tensor(a, self.float_dtype, self.pin)  # noqa: E731
+        convert = lambda a: to_tensor(a, self.float_dtype, self.pin)  # noqa: E731  (pinned per batch)
         return (map_structure(convert, x, skip_none=True), map_structure(convert, y, skip_none=True),
                 None if sw is None else convert(sw))
 
@@ -194,8 +203,8 @@ def make_data(x, y, sample_weight, batch_size, shuffle, float_dtype, pin: bool =
         data = IterableData(x, float_dtype, batch_size, shuffle)
         data.pin = pin
         return data
-    convert = lambda a: to_tensor(a, float_dtype, pin)  # noqa: E731
+    convert = lambda a: to_tensor(a, float_dtype)  # noqa: E731
     xt = map_structure(convert, x, skip_none=True)
     yt = map_structure(convert, y, skip_none=True)
     swt = None if sample_weight is None else convert(sample_weight)
-    return ArrayData(xt, yt, swt, batch_size, shuffle)
+    return ArrayData(xt, yt, swt, batch_size, shuffle, pin=pin)
