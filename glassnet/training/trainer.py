@@ -124,10 +124,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ configuration
     def _mixed_float16(self) -> bool:
-        policy = getattr(self.model, "dtype_policy", None)
-        if policy is not None and policy.compute_dtype == "float16":
+        """Whether any layer computes in float16 (then the loss is scaled; Keras looks at the model's policy only,
+        which misses float16 layers in a float32 model)."""
+        if config.dtype_policy().compute_dtype == "float16":
             return True
-        return config.dtype_policy().compute_dtype == "float16"
+        return any(getattr(getattr(m, "dtype_policy", None), "compute_dtype", None) == "float16"
+                   for m in self.model.modules())
 
     def _model_built(self) -> bool:
         return bool(getattr(self.model, "built", False))
