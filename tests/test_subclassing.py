@@ -124,6 +124,32 @@ def test_subclassed_model_summary_and_analysis_show_its_layers(capsys):
     assert model.output_shape == (None, 1)
 
 
+class TorchBetween(gn.Model):
+    """torch functions between layers: the call cannot be traced symbolically, so one eager run is recorded."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv1D(4, 3)
+        self.dense = layers.Dense(2)
+
+    def call(self, x):
+        h = torch.relu(self.conv(x)) * 2.0
+        return self.dense(torch.mean(h, dim=1))
+
+
+def test_a_call_with_torch_functions_is_recorded_for_analysis(capsys):
+    model = TorchBetween(name="between")
+    model.build((None, 10, 3))
+    report = gn.analyze(model)
+    assert [r.type for r in report.rows] == ["InputLayer", "Conv1D", "TorchOps", "Dense"]
+    assert report.row(model.conv.name).macs == 8 * 3 * 3 * 4  # from the layer's own rule
+    assert report.rows[2].macs is None and report.totals["macs"] is None  # the torch work: unknown, not 0
+    assert report.row(model.conv.name).output_shape == "(None, 8, 4)"
+    model.summary()
+    assert "(Conv1D)" in capsys.readouterr().out
+    np.testing.assert_allclose(model.predict(np.ones((2, 10, 3), np.float32), verbose=0).shape, (2, 2))
+
+
 def test_custom_layer_shape_is_inferred_and_nested_layers_tracked():
     block = MLPBlock()
     out = block(gn.Input((7,)))

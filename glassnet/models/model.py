@@ -11,7 +11,6 @@ it — ``Model.compile`` hands the model to a ``training.Trainer`` (which calls 
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from typing import Any
@@ -30,6 +29,7 @@ from ..structure import flatten, map_structure
 from ..training import Trainer, distributed
 from ..training.metrics import Metric
 from . import config as graph_config
+from .recording import record_graph
 from .summary import print_summary
 
 __all__ = ["Model"]
@@ -346,8 +346,9 @@ class Model(Layer):
     def build(self, input_shape) -> None:
         """Build a subclassed model for ``input_shape`` (batch axis included; a list or dict for several
         inputs): its ``call`` runs on symbolic inputs, which builds every layer and records the graph that
-        summary and analysis show. A ``call`` that cannot run on symbolic tensors (e.g. it uses torch
-        functions between layers) is run once on zeros instead; the model then has no graph to show."""
+        summary and analysis show. A ``call`` that cannot run on symbolic tensors (it uses torch functions
+        between layers) is run once on zeros instead, its layer calls recorded, and the work between them shown
+        as ``TorchOps`` nodes of unknown cost."""
         if not self._subclassed or self.built:
             return
         if type(self).call is Model.call:  # a model with only a train_step (the guides' GAN, VAE): nothing to build
@@ -364,11 +365,16 @@ class Model(Layer):
             traced = all(isinstance(t, SymbolicTensor) for t in flatten(outputs))
         except (TypeError, AttributeError, RuntimeError, NotImplementedError):
             traced = False
+        if not traced:  # torch functions between the layers: record one eager run instead
+            try:
+                outputs = record_graph(self, inputs)
+            except (TypeError, AttributeError, RuntimeError, NotImplementedError, ValueError):
+                outputs = None
+            traced = outputs is not None
         if traced:
             self._input_struct, self._output_struct = inputs, map_structure(lambda _: None, outputs)
             self._inputs, self._outputs = flatten(inputs), flatten(outputs)
             self._nodes_cache = None
-            self._traced_output_struct = outputs
         else:
             self._build_eagerly(shapes)
         self._track_nested_layers()

@@ -18,7 +18,6 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,10 +28,10 @@ from ..structure import first_length, flatten, leaves, map_structure
 from . import callbacks as cbs
 from . import distributed, losses, metrics, optimizers
 from . import validation as V
-from .compile_utils import CompileLoss, CompileMetrics, per_output, pythonify
-from .data import ArrayData, IterableData, is_array_input, make_data, slice_structure, to_tensor
+from .compile_utils import CompileLoss, CompileMetrics, pythonify
+from .data import ArrayData, IterableData, is_array_input, make_data, to_tensor
 from .metrics.base import Metric
-from .progress import Progbar, resolve_verbose
+from .progress import resolve_verbose
 
 __all__ = ["Trainer"]
 
@@ -709,5 +708,3 @@ def _metric_config(spec):
         return [o for o in out if o is not None] or None
     return _metric_config([spec])
 
-
-_unused = (np, slice_structure)  # kept importable for callers of the old module
