@@ -171,8 +171,8 @@ def test_multi_optimizer_gives_each_weight_its_optimizer(keras):
 
 def test_weight_paths_are_keras_paths(keras):
     """Paths decide which optimizer a MultiOptimizer picks and what Muon excludes: they follow Keras's scopes."""
-    def seq(L, S, I):
-        return S([I((4,)), L.Dense(3, name="encoder"), L.Embedding(5, 2, name="embedding")])
+    def seq(L, S, I):  # named: automatic model names count up differently in each library
+        return S([I((4,)), L.Dense(3, name="encoder"), L.Embedding(5, 2, name="embedding")], name="seq")
     k, g = seq(keras.layers, keras.Sequential, keras.Input), seq(gn.layers, gn.Sequential, gn.Input)
     assert [w.path for w in g.weights] == [w.path for w in k.weights]
 

@@ -8,6 +8,12 @@ Masks never ride on tensors.  A layer says what it does to a mask through
 ``mask_rule`` ("create", "carry", "consume" or "drop"), ``compute_mask`` (on tensors)
 and ``compute_mask_shape`` (on symbolic shapes); models pass masks beside tensors.
 
+Training hooks, as Keras has them: trainable weights are ``Variable`` parameters that may carry a
+regularizer (its penalty is in ``layer.losses``) and a constraint (the optimizer applies it after each
+step); ``add_loss`` and ``activity_regularizer`` add the losses of a call, forgotten at the next outermost
+call. A dtype policy (``"mixed_bfloat16"``) keeps float32 weights and autocasts ``call``. A user's layer
+without a shape rule has its output shape found by running ``call`` on meta tensors.
+
 Every public layer class of glassnet registers itself under its Keras class name (and the names
 in ``keras_aliases``) when it is defined, so files find classes through ``layers.registry``.
 """
@@ -15,15 +21,11 @@ from __future__ import annotations
 
 import inspect
 import re
-import threading
 import warnings
-import weakref
 from collections import Counter
-from contextlib import contextmanager
 from typing import Any, Iterable
 
 import numpy as np
-import sympy
 import torch
 from torch import nn
 
@@ -31,12 +33,13 @@ from .. import config, constraints, initializers, regularizers
 from .. import dtypes as _dtypes
 from ..checks import unsupported
 from ..dims import fmt_shape, is_fixed, keras_shape
-from ..dims import symbol as dim_symbol
 from ..errors import ConfigError, GlassnetWarning, ShapeError, layer_message
 from ..graph import MASK_DROP_WARNING, call_flags, contains_symbolic, current_input_producer, symbolic_call
 from ..structure import flatten, map_structure
 from . import registry
+from .context import CALL, WITH_LOSSES, call_context, enter_call, exit_call, name_scope
 from .cost import Cost
+from .inference import infer_output_shape
 from .variables import Variable
 
 __all__ = ["Layer", "Variable", "to_snake_case", "unique_name", "reset_names", "tracing", "call_context",
@@ -81,56 +84,6 @@ def _check_name(name) -> None:
     if name in _RESERVED_NAMES:
         raise ConfigError(f"The layer name {name!r} is reserved by the Keras file layout; choose another. "
                           f"Received: name={name!r}")
-
-
-class _CallState(threading.local):
-    """How deep the call in progress is, whether it only infers shapes (then no losses are recorded), and the
-    names of the layers being built (Keras's name scope, which prefixes weight paths)."""
-
-    def __init__(self):
-        self.depth = 0
-        self.inferring = 0
-        self.scope: list[str] = []
-
-
-_CALL = _CallState()
-_WITH_LOSSES: "weakref.WeakSet[Layer]" = weakref.WeakSet()  # layers holding losses of their last call
-
-
-def _enter_call(layer) -> None:
-    """At the outermost call, forget the losses the previous call recorded in this layer's tree (Keras)."""
-    if _CALL.depth == 0 and _WITH_LOSSES:
-        tree = {id(m) for m in layer.modules()}
-        for other in list(_WITH_LOSSES):
-            if id(other) in tree:
-                other._call_losses.clear()
-                _WITH_LOSSES.discard(other)
-    _CALL.depth += 1
-
-
-def _exit_call() -> None:
-    _CALL.depth -= 1
-
-
-@contextmanager
-def name_scope(name: str):
-    """Weights created inside get ``name/`` in their path, as Keras's name scopes give them (a Sequential builds
-    its layers inside its own scope: ``sequential/dense/kernel``)."""
-    _CALL.scope.append(name)
-    try:
-        yield
-    finally:
-        _CALL.scope.pop()
-
-
-@contextmanager
-def call_context(layer):
-    """The scope of one outermost call of ``layer``: losses recorded by a previous call are cleared first."""
-    _enter_call(layer)
-    try:
-        yield
-    finally:
-        _exit_call()
 
 
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")
@@ -246,7 +199,7 @@ class Layer(nn.Module):
             value = value.permute(memory_order).contiguous().permute(inverse)
         regularizer, constraint = regularizers.get(regularizer), constraints.get(constraint)
         if trainable:
-            scope = _CALL.scope if _CALL.scope and _CALL.scope[-1] == self.name else [self.name]
+            scope = CALL.scope if CALL.scope and CALL.scope[-1] == self.name else [self.name]
             self.register_parameter(name, Variable(value, requires_grad=self._trainable, name=name,
                                                    path="/".join(scope + [name]), regularizer=regularizer,
                                                    constraint=constraint))
@@ -400,14 +353,14 @@ class Layer(nn.Module):
     def add_loss(self, loss) -> None:
         """Add a scalar loss (a tensor) computed in ``call``; ``fit`` adds every ``model.losses`` to the loss.
         The losses of a call are forgotten at the next outermost call, as in Keras."""
-        if _CALL.inferring:
+        if CALL.inferring:
             return
         for x in flatten(loss):
             if not isinstance(x, torch.Tensor):
                 raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
                                  f"input. Received invalid value: {x!r}")
             self._call_losses.append(x)
-        _WITH_LOSSES.add(self)
+        WITH_LOSSES.add(self)
 
     @property
     def losses(self) -> list[torch.Tensor]:
@@ -518,10 +471,10 @@ class Layer(nn.Module):
         return super().__call__(*args, **kwargs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
-        _enter_call(self)
+        enter_call(self)
         try:
             # under torch.compile/export the checks would pin dynamic sizes; inferring a shape needs none
-            if not tracing() and not (_CALL.inferring and self.built):
+            if not tracing() and not (CALL.inferring and self.built):
                 shape = _shapes_of(inputs)
                 if shape != self._last_eager_shape:
                     self._check_eager_input(shape)
@@ -537,7 +490,7 @@ class Layer(nn.Module):
                 warnings.warn(MASK_DROP_WARNING.format(name=self.name, cls=type(self).__name__), GlassnetWarning,
                               stacklevel=2)
             outputs = self._call_in_policy(inputs, args, kwargs)
-            if self.activity_regularizer is not None and not _CALL.inferring:
+            if self.activity_regularizer is not None and not CALL.inferring:
                 for out in flatten(outputs):
                     if isinstance(out, torch.Tensor):
                         penalty = self.activity_regularizer(out)
@@ -546,7 +499,7 @@ class Layer(nn.Module):
                         self.add_loss(penalty)
             return outputs
         finally:
-            _exit_call()
+            exit_call()
 
     def _call_in_policy(self, inputs, args, kwargs):
         """``call`` under the layer's dtype policy: a mixed policy autocasts to its compute type; a float32 layer
@@ -696,101 +649,6 @@ def _auto_config(layer, args, kwargs) -> dict:
             f"Layer {type(layer).__name__} was created with arguments {bad} that are not plain values, so its "
             "config cannot be written automatically. Override get_config() (and from_config() if needed).")
     return out
-
-
-def infer_output_shape(layer, input_shape):
-    """Run ``layer.call`` on meta tensors to find its output shape (Keras's ``compute_output_spec``).
-
-    Each variable dimension is tried at two sizes; an output dimension that follows one of them keeps its
-    symbol, one that differs otherwise is named after the layer. The call records no losses.
-    """
-    symbols = []
-    for d in flatten(input_shape):
-        if d is not None and not is_fixed(d):
-            for s in getattr(d, "free_symbols", ()):
-                if s not in symbols:
-                    symbols.append(s)
-    runs = []
-    for size in (83, 89):
-        subs = {s: size + 2 * i for i, s in enumerate(symbols)}
-        runs.append(_meta_run(layer, input_shape, subs))
-    first, second = runs
-    flat1 = [tuple(t.shape) for t in flatten(first)]
-    flat2 = [tuple(t.shape) for t in flatten(second)]
-    names = {}
-    for d in flatten(input_shape):
-        if d is not None and not is_fixed(d):
-            v1, v2 = (int(sympy.sympify(d).subs({s: 83 + 2 * i for i, s in enumerate(symbols)})),
-                      int(sympy.sympify(d).subs({s: 89 + 2 * i for i, s in enumerate(symbols)})))
-            names.setdefault((v1, v2), d)
-    shapes = []
-    for k, (a, b) in enumerate(zip(flat1, flat2)):
-        dims = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            dims.append(x if x == y else names.get((x, y), dim_symbol(f"{layer.name}_{k}_{i}")))
-        shapes.append(tuple(dims))
-    it = iter(shapes)
-    return map_structure(lambda _: next(it), first) if isinstance(first, (list, tuple, dict)) else shapes[0]
-
-
-def _meta_run(layer, input_shape, subs):
-    """``layer.call`` on meta tensors (its weights swapped for meta ones); when an operation cannot run on the
-    meta device, on zeros on the CPU instead (as Keras falls back)."""
-    def concrete(shape):
-        return tuple(int(sympy.sympify(d).subs(subs)) if not is_fixed(d) else d for d in shape)
-
-    is_shape = lambda s: isinstance(s, tuple) and all(not isinstance(d, (tuple, list, dict)) for d in s)  # noqa: E731
-    float_dtype = layer.dtype if layer.dtype.is_floating_point else torch.float32
-    accepts_mask, accepts_training = call_flags(layer)
-    kwargs = {"training": False} if accepts_training else {}
-
-    def run(device):
-        inputs = _map_shapes(input_shape, lambda s: torch.zeros(concrete(s), device=device, dtype=float_dtype),
-                             is_shape)
-        with torch.no_grad():
-            return layer.call(inputs, **kwargs)
-    _CALL.inferring += 1
-    try:
-        swapped = _swap_to_meta(layer)
-        try:
-            return run("meta")
-        except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError):
-            pass
-        finally:
-            _restore(swapped)
-        return run("cpu")
-    finally:
-        _CALL.inferring -= 1
-
-
-def _swap_to_meta(layer) -> list:
-    """Every parameter and buffer below ``layer`` replaced by an empty meta tensor; what to put back."""
-    saved = []
-    for module in layer.modules():
-        for store in (module._parameters, module._buffers):
-            for name, t in list(store.items()):
-                if t is not None and t.device.type != "meta":
-                    saved.append((store, name, t))
-                    meta = torch.empty_like(t, device="meta")
-                    store[name] = nn.Parameter(meta, requires_grad=False) if isinstance(t, nn.Parameter) else meta
-    return saved
-
-
-def _restore(saved: list) -> None:
-    for store, name, t in saved:
-        store[name] = t
-
-
-def _map_shapes(structure, fn, is_shape):
-    if is_shape(structure):
-        return fn(structure)
-    if isinstance(structure, list):
-        return [_map_shapes(s, fn, is_shape) for s in structure]
-    if isinstance(structure, tuple):
-        return tuple(_map_shapes(s, fn, is_shape) for s in structure)
-    if isinstance(structure, dict):
-        return {k: _map_shapes(v, fn, is_shape) for k, v in structure.items()}
-    return structure
 
 
 def _shapes_of(x):

@@ -30,6 +30,7 @@ from . import distributed, losses, metrics, optimizers
 from . import validation as V
 from .compile_utils import CompileLoss, CompileMetrics, pythonify
 from .data import ArrayData, IterableData, is_array_input, make_data, to_tensor
+from .metrics import Mean, check_name as check_metric_name
 from .metrics.base import Metric
 from .progress import resolve_verbose
 
@@ -78,7 +79,7 @@ class Trainer:
         self._optimizer_factory = None
         self.compile_loss: CompileLoss | None = None
         self.compile_metrics = CompileMetrics()
-        self.loss_tracker = metrics_mean("loss")
+        self.loss_tracker = Mean(name="loss")
         self.output_names: list[str] | None = None
         self.loss_spec = None
         if _inference_only:
@@ -97,7 +98,7 @@ class Trainer:
                 losses.get(spec)  # an unknown name fails at compile, listing the known ones
         for spec in flatten(metrics) + flatten(weighted_metrics):
             if spec is not None:
-                globals()["metrics"].check_name(spec)
+                check_metric_name(spec)
         self.loss_spec = loss
         if loss is not None:
             self.compile_loss = CompileLoss(loss, loss_weights)
@@ -677,10 +678,6 @@ class Trainer:
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=first_length(x) or 1, verbose=0)
-
-
-def metrics_mean(name: str) -> Metric:
-    return metrics.Mean(name=name)
 
 
 def _loss_config(loss):
