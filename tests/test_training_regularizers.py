@@ -59,7 +59,7 @@ def test_training_with_regularizers_and_constraints_matches_keras(keras):
     for a, b in zip(g.get_weights(), k.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     dense = g.layers[4]
-    assert float(dense.bias.min()) >= 0  # NonNeg held after every step
+    assert float(dense.bias.detach().min()) >= 0  # NonNeg held after every step
     np.testing.assert_allclose(np.linalg.norm(dense.kernel.detach().numpy(), axis=0), 1.0, rtol=1e-5)
 
 
