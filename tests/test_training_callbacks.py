@@ -52,6 +52,10 @@ def test_tensorboard_event_files_read_back(tmp_path):
         C.TensorBoard(profile_batch=2)
 
 
+class _SimulatedCrash(RuntimeError):
+    pass
+
+
 class _Crash(C.Callback):
     def __init__(self, at_epoch):
         super().__init__()
@@ -59,7 +63,7 @@ class _Crash(C.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.at_epoch:
-            raise KeyboardInterrupt("simulated crash")
+            raise _SimulatedCrash("simulated crash")
 
 
 def test_backup_and_restore_resumes_an_interrupted_run(tmp_path):
@@ -70,7 +74,7 @@ def test_backup_and_restore_resumes_an_interrupted_run(tmp_path):
     backup = tmp_path / "backup"
     gn.utils.set_random_seed(11)
     m = _model()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(_SimulatedCrash):
         m.fit(x, y, batch_size=16, epochs=4, verbose=0, shuffle=False,
               callbacks=[C.BackupAndRestore(backup), _Crash(at_epoch=1)])
     assert os.path.exists(backup / "latest.glassnet")
