@@ -242,7 +242,6 @@ class Layer(nn.Module):
                 for k in getattr(self, "_weight_option_keys", [])}
 
     def _sublayers(self) -> list["Layer"]:
-        self._track_nested_layers()
         return [m for m in self._modules.values() if isinstance(m, Layer)]
 
     def __setattr__(self, name: str, value) -> None:
@@ -273,7 +272,6 @@ class Layer(nn.Module):
 
     def saving_children(self) -> dict[str, "Layer"]:
         """Sub-layers by the path Keras's files give them (``cell``, ``forward_layer``, ``layer`` …)."""
-        self._track_nested_layers()
         return {k: m for k, m in self._modules.items() if isinstance(m, Layer)}
 
     def _foreign_parameters(self) -> list[torch.Tensor]:
@@ -366,18 +364,9 @@ class Layer(nn.Module):
     def losses(self) -> list[torch.Tensor]:
         """Losses of the last call (``add_loss``, activity regularizers) of this layer and its sub-layers, then
         the penalties of the weight regularizers, computed now."""
-        out = list(self._call_losses)
-        seen = {id(self)}
-        stack = list(reversed(self._sublayers()))
-        while stack:
-            layer = stack.pop()
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            out.extend(layer._call_losses)
-            stack.extend(reversed(layer._sublayers()))
-        for w in self.trainable_weights:
-            regularizer = getattr(w, "regularizer", None)
+        out = [x for m in self.modules() if isinstance(m, Layer) for x in m._call_losses]
+        for w in self.parameters():
+            regularizer = w.__dict__.get("regularizer") if w.requires_grad else None
             if regularizer is not None:
                 out.append(regularizer(w))
         return out

@@ -393,6 +393,9 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
     """Keras's ``reduce_weighted_values``: mask → weights (renormalised for the mean reductions), times the
     sample weights, then the reduction. A mask of all False gives 0, never NaN."""
     reduction = standardize_reduction(reduction)
+    if mask is None and sample_weight is None and reduction in ("sum_over_batch_size", "mean",
+                                                                "mean_with_sample_weight") and values.ndim:
+        return values.sum() / values.numel() if values.numel() else values.sum()  # the common case, at once
     dtype = values.dtype
     if mask is not None:
         mask = torch.as_tensor(mask, device=values.device)
@@ -601,33 +604,44 @@ class Poisson(LossFunctionWrapper):
 class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
 class BinaryFocalCrossentropy(LossFunctionWrapper):
     """Binary focal cross-entropy."""
 
-    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
-        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.apply_class_balancing, self.alpha, self.gamma, self.from_logits, self.label_smoothing, self.axis = apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.apply_class_balancing, self.alpha, self.gamma = apply_class_balancing, alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for one-hot labels."""
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
 class CategoricalFocalCrossentropy(LossFunctionWrapper):
     """Categorical focal cross-entropy."""
 
-    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
-        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name, dtype=dtype, alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.alpha, self.gamma, self.from_logits, self.label_smoothing, self.axis = alpha, gamma, from_logits, label_smoothing, axis
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.alpha, self.gamma = alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
 class CTC(LossFunctionWrapper):

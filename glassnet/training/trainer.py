@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -82,6 +83,9 @@ class Trainer:
         self.loss_tracker = Mean(name="loss")
         self.output_names: list[str] | None = None
         self.loss_spec = None
+        self._trainable_cache: list | None = None  # during fit: the trainable weights, read once
+        self._metrics_cache: list | None = None  # during fit/evaluate: model.metrics, read once
+        self._caching = False
         if _inference_only:
             return
         if isinstance(steps_per_execution, bool) or steps_per_execution != 1:
@@ -135,6 +139,8 @@ class Trainer:
         return bool(getattr(self.model, "built", False))
 
     def _trainable(self) -> list[torch.Tensor]:
+        if self._trainable_cache is not None:
+            return self._trainable_cache
         return [w for w in self.model.trainable_weights]
 
     def _build_optimizer(self) -> None:
@@ -258,8 +264,10 @@ class Trainer:
             self.output_names = list(self.model.output_names_for(outs))
         if self.compile_loss is not None and not self.compile_loss.built:
             self.compile_loss.build(self.output_names, ys, outs)
+            self._metrics_cache = None  # the per-output loss trackers are new metrics
         if not self.compile_metrics.built:
             self.compile_metrics.build(self.output_names, ys, outs)
+            self._metrics_cache = None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True, masks=None):
         """The compiled loss of the outputs plus ``model.losses`` (regularizers, ``add_loss``)."""
@@ -286,9 +294,26 @@ class Trainer:
         self.compile_metrics.update(ys, outs, sample_weight, masks)
         return self.get_metrics_result()
 
+    def _metric_objects(self) -> list:
+        if not self._caching:
+            return self.model.metrics
+        if self._metrics_cache is None:
+            self._metrics_cache = list(self.model.metrics)
+        return self._metrics_cache
+
+    @contextmanager
+    def _cached(self):
+        """During fit/evaluate the trainable weights and the metric list are read once (not at every step)."""
+        self._caching, self._metrics_cache = True, None
+        self._trainable_cache = list(self.model.trainable_weights) if self._model_built() else None
+        try:
+            yield
+        finally:
+            self._caching, self._metrics_cache, self._trainable_cache = False, None, None
+
     def get_metrics_result(self) -> dict:
         out = {}
-        for m in self.model.metrics:
+        for m in self._metric_objects():
             r = m.result()
             if isinstance(r, dict):
                 out.update(r)
@@ -409,62 +434,63 @@ class Trainer:
         if resume is not None:
             self._build_optimizer()
             initial_epoch = resume()
-        model.stop_training = False
-        model._initial_epoch = None
-        cb.on_train_begin({})
-        if model._initial_epoch:  # BackupAndRestore found a backup
-            initial_epoch = max(initial_epoch, model._initial_epoch)
-        epoch_logs: dict[str, Any] = {}
-        for epoch in range(initial_epoch, epochs):
-            model.reset_metrics()
-            model.train()
-            cb.on_epoch_begin(epoch, {})
-            logs: dict = {}
-            ran = 0
-            for step, batch in enumerate(data.batches(epoch, steps_per_epoch)):
-                if cb.has_on_train_batch_begin:
-                    cb.on_train_batch_begin(step, {})
-                if isinstance(data, IterableData):
-                    batch = self._check_batch(batch, step, "x", training=True, custom_step=custom_step)
-                xb, yb, swb = self._to_device(batch, device)
-                logs = model.train_step(_pack(xb, yb, swb))
-                ran += 1
-                if cb.has_on_train_batch_end:
-                    cb.on_train_batch_end(step, pythonify(logs))
+        with self._cached():
+            model.stop_training = False
+            model._initial_epoch = None
+            cb.on_train_begin({})
+            if model._initial_epoch:  # BackupAndRestore found a backup
+                initial_epoch = max(initial_epoch, model._initial_epoch)
+            epoch_logs: dict[str, Any] = {}
+            for epoch in range(initial_epoch, epochs):
+                model.reset_metrics()
+                model.train()
+                cb.on_epoch_begin(epoch, {})
+                logs: dict = {}
+                ran = 0
+                for step, batch in enumerate(data.batches(epoch, steps_per_epoch)):
+                    if cb.has_on_train_batch_begin:
+                        cb.on_train_batch_begin(step, {})
+                    if isinstance(data, IterableData):
+                        batch = self._check_batch(batch, step, "x", training=True, custom_step=custom_step)
+                    xb, yb, swb = self._to_device(batch, device)
+                    logs = model.train_step(_pack(xb, yb, swb))
+                    ran += 1
+                    if cb.has_on_train_batch_end:
+                        cb.on_train_batch_end(step, pythonify(logs))
+                    if model.stop_training:
+                        break
+                if ran == 0:
+                    if epoch == initial_epoch:
+                        raise ValueError("fit(): the data gave no batch, so nothing was trained. Pass at least one "
+                                         "sample (an empty iterable or array trains nothing).")
+                    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
+                                  "generator can generate at least `steps_per_epoch * epochs` batches.", GlassnetWarning,
+                                  stacklevel=3)
+                    break
+                data.end_epoch()
+                self._reduce_metrics()
+                epoch_logs = pythonify(self._metrics_or_logs(logs))
+                model.eval()
+                if val is not None and V.should_validate(epoch, validation_freq):
+                    cb.on_test_begin({})
+                    val_logs = self._evaluate_data(val, validation_steps, cb)
+                    cb.on_test_end(val_logs)
+                    epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+                model._epoch = epoch + 1
+                cb.on_epoch_end(epoch, epoch_logs)
                 if model.stop_training:
                     break
-            if ran == 0:
-                if epoch == initial_epoch:
-                    raise ValueError("fit(): the data gave no batch, so nothing was trained. Pass at least one "
-                                     "sample (an empty iterable or array trains nothing).")
-                warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
-                              "generator can generate at least `steps_per_epoch * epochs` batches.", GlassnetWarning,
-                              stacklevel=3)
-                break
-            data.end_epoch()
-            self._reduce_metrics()
-            epoch_logs = pythonify(self._metrics_or_logs(logs))
+                if isinstance(data, IterableData) and data.exhausted and steps_per_epoch is not None:
+                    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
+                                  "generator can generate at least `steps_per_epoch * epochs` batches.", GlassnetWarning,
+                                  stacklevel=3)
+                    break
+            if isinstance(self.optimizer, optimizers.Optimizer) and epochs > 0:
+                self.optimizer.finalize_variable_values(self._trainable())
+            cb.on_train_end(epoch_logs)
             model.eval()
-            if val is not None and V.should_validate(epoch, validation_freq):
-                cb.on_test_begin({})
-                val_logs = self._evaluate_data(val, validation_steps, cb)
-                cb.on_test_end(val_logs)
-                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
-            model._epoch = epoch + 1
-            cb.on_epoch_end(epoch, epoch_logs)
-            if model.stop_training:
-                break
-            if isinstance(data, IterableData) and data.exhausted and steps_per_epoch is not None:
-                warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
-                              "generator can generate at least `steps_per_epoch * epochs` batches.", GlassnetWarning,
-                              stacklevel=3)
-                break
-        if isinstance(self.optimizer, optimizers.Optimizer) and epochs > 0:
-            self.optimizer.finalize_variable_values(self._trainable())
-        cb.on_train_end(epoch_logs)
-        model.eval()
-        history.model = model
-        history.params = params
+            history.model = model
+            history.params = params
         return history
 
     def _prepare(self, data) -> None:
@@ -513,7 +539,7 @@ class Trainer:
         if not distributed.is_distributed():
             return
         states = []
-        for m in self.model.metrics:
+        for m in self._metric_objects():
             states.extend(m.state_tensors() if hasattr(m, "state_tensors") else m.variables)
         if not states:
             return
@@ -560,6 +586,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_data(self, data, steps=None, cb=None) -> dict[str, float]:
+        if not self._caching:
+            with self._cached():
+                return self._evaluate_data(data, steps, cb)
         model = self.model
         model.reset_metrics()
         model.eval()

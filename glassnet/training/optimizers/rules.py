@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
+import numpy as np
 import torch
 
 from ... import checks
@@ -29,11 +31,21 @@ __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "
 
 def _f32(x) -> float:
     """``x`` rounded to float32, as a Python float (Keras's hyper-parameters are float32 variables)."""
-    return float(torch.tensor(x, dtype=torch.float32))
+    return float(np.float32(x))
 
 
+@lru_cache(maxsize=4096)
 def _powers(beta: float, step: int) -> float:
-    return float(torch.pow(torch.tensor(beta, dtype=torch.float32), torch.tensor(float(step), dtype=torch.float32)))
+    """``beta ** step`` in float32, as Keras computes bias corrections."""
+    return float(np.power(np.float32(beta), np.float32(step)))
+
+
+@lru_cache(maxsize=4096)
+def _adam_alpha(lr: float, beta_1: float, beta_2: float, step: int) -> float:
+    """``lr · sqrt(1 - β₂ᵗ) / (1 - β₁ᵗ)`` in float32 (one value per step, shared by every weight)."""
+    one = np.float32(1)
+    return float(np.float32(lr) * np.sqrt(one - np.float32(_powers(beta_2, step)))
+                 / (one - np.float32(_powers(beta_1, step))))
 
 
 class SGD(Optimizer):
@@ -94,10 +106,7 @@ class Adam(Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         i = self._get_variable_index(variable)
-        t = self.iterations + 1
-        f32 = torch.float32
-        alpha = float(torch.tensor(learning_rate, dtype=f32) * torch.sqrt(1 - torch.tensor(_powers(self.beta_2, t), dtype=f32))
-                      / (1 - torch.tensor(_powers(self.beta_1, t), dtype=f32)))
+        alpha = _adam_alpha(float(learning_rate), self.beta_1, self.beta_2, self.iterations + 1)
         m, v = self._momentums[i], self._velocities[i]
         m.mul_(self.beta_1).add_(gradient, alpha=1 - self.beta_1)
         v.mul_(self.beta_2).add_(gradient * gradient, alpha=1 - self.beta_2)
