@@ -102,7 +102,7 @@ def test_reshape_cannot_hold_size():
     (lambda: layers.Permute((1, 3)), r"must be consecutive and start from 1\. Received: dims=\(1, 3\)"),
     (lambda: layers.Activation("nope"), r"Unknown activation 'nope'\. Known activations: .*relu"),
     (lambda: layers.Dense(3, kernel_initializer="nope"), r"Unknown initializer 'nope'"),
-    (lambda: layers.Dense(3, kernel_regularizer="l2"), r"Dense 'dense.*' does not support kernel_regularizer\. Received: kernel_regularizer='l2'"),
+    (lambda: layers.Dense(3, lora_rank=4), r"Dense 'dense.*' does not support lora_rank\. Received: lora_rank=4"),
     (lambda: layers.Dense(3, foo=1), r"Unrecognized keyword arguments passed to Dense: \{'foo': 1\}"),
     (lambda: layers.LSTM(-1), r"LSTM 'lstm.*': the `units` argument must be a positive integer\. Received: units=-1"),
     (lambda: layers.Bidirectional(layers.Dense(2)), r"Bidirectional needs a recurrent layer"),

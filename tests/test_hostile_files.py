@@ -215,8 +215,9 @@ def _set(d, key, value):
     return d
 
 
-def _first_state(tensors, name="exp_avg"):
-    return next(k for k in tensors if k.startswith("optimizer/") and k.endswith("/" + name))
+def _first_state(tensors):
+    """The first per-parameter optimizer state tensor (Adam's first moment)."""
+    return next(k for k in sorted(tensors) if k.startswith("optimizer/") and tensors[k].numel() > 1)
 
 
 DAMAGES = {
@@ -240,8 +241,8 @@ DAMAGES = {
     "state_nan": (None, lambda t: t[_first_state(t)].fill_(float("nan")), "holds NaN or infinite values"),
     "state_int": (None, lambda t: t.__setitem__(_first_state(t), torch.zeros(t[_first_state(t)].shape,
                                                                               dtype=torch.uint8)), "has dtype torch.uint8"),
-    "state_unknown_param": (None, lambda t: t.__setitem__("optimizer/99/exp_avg", torch.zeros(3)),
-                            "'optimizer/99/exp_avg' names no parameter"),
+    "state_unknown_param": (None, lambda t: t.__setitem__("optimizer/99/momentum", torch.zeros(3)),
+                            "'optimizer/99/momentum' names no parameter"),
     "rng_wrong_size": (None, lambda t: t.__setitem__("rng/torch", torch.zeros(10, dtype=torch.uint8)),
                        "random-generator state"),
     "rng_wrong_dtype": (None, lambda t: t.__setitem__("rng/torch", t["rng/torch"].float()), "random-generator state"),

@@ -42,7 +42,8 @@ def build_model(config: dict, path: str, capacity: int, custom_objects=None, saf
     """
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise FileFormatError(f"{path}: the model config is not a dict with a class_name.")
-    if not getattr(registry.get(config["class_name"]), "config_is_graph", False):
+    cls = (custom_objects or {}).get(config["class_name"]) or registry.get(config["class_name"])
+    if not getattr(cls, "config_is_graph", False):
         raise FileFormatError(f"{path}: unknown model class '{config['class_name']}'; expected Sequential or "
                               "Functional.")
     with registry.loading_context(custom_objects, safe_mode), torch.device("meta"):

@@ -320,6 +320,8 @@ def _check_training_state(model, tensors: dict, meta, path: str):
     optimizer = model.optimizer
     if opt_meta is None or optimizer is None:
         return epoch, None, rng
+    if not getattr(optimizer, "built", True):  # a glassnet optimizer builds on the model's weights when first used
+        optimizer.build(list(model.trainable_weights))
     if not isinstance(opt_meta, dict) or not isinstance(opt_meta.get("param_groups"), list):
         raise FileFormatError(f"{path}: training.json's optimizer entry has no list of param_groups.")
     if opt_meta.get("class") != type(optimizer).__name__:

@@ -127,9 +127,32 @@ def load_keras(path: str, custom_objects=None, safe_mode: bool = True, compile: 
         data = _read_member(z, "model.weights.h5", path, h5_limit(model))
     with H5Errors(path), open_h5(io.BytesIO(data), path) as f:
         _assign(model, _read_paths(f, model, path), path)
-    if compile:
-        _compile_from(model, config.get("compile_config"), path)
+        if compile:
+            _compile_from(model, config.get("compile_config"), path)
+            _optimizer_from(model, f, path)
     return model
+
+
+def _optimizer_from(model, f, path: str) -> None:
+    """Keras's ``optimizer/vars`` (iteration count, learning rate, slots) into the compiled optimizer."""
+    optimizer = model.optimizer
+    if optimizer is None or not hasattr(optimizer, "set_keras_variables") or "optimizer" not in f:
+        return
+    group = f["optimizer"]
+    if "vars" not in group or not len(group["vars"]):
+        return
+    names = sorted(group["vars"], key=lambda n: int(n) if n.isdigit() else -1)
+    if not all(n.isdigit() for n in names) or [int(n) for n in names] != list(range(len(names))):
+        raise FileFormatError(f"{path}: the optimizer's variables are not numbered 0..{len(names) - 1}.")
+    arrays = [read_dataset(dataset(group, f"vars/{n}", path, "optimizer variable"), f"optimizer/vars/{n}", path)
+              for n in names]
+    if not optimizer.built:
+        optimizer.build([w for w in model.trainable_weights])
+    try:
+        optimizer.set_keras_variables(arrays)
+    except ValueError as exc:
+        warnings.warn(f"{path}: the optimizer's state was not restored ({exc}); training restarts its moments.",
+                      GlassnetWarning, stacklevel=3)
 
 
 def h5_limit(model) -> int:
@@ -172,6 +195,11 @@ def save_keras(model, path: str) -> None:
     buf = io.BytesIO()
     with h5py().File(buf, "w") as f:
         _write_paths(f, model)
+        optimizer = model.optimizer
+        if optimizer is not None and getattr(optimizer, "built", False) and hasattr(optimizer, "keras_variables"):
+            group = f.require_group("optimizer/vars")
+            for i, value in enumerate(optimizer.keras_variables()):
+                group.create_dataset(str(i), data=value)
     with atomic_write(path) as out:
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr("metadata.json", json.dumps(metadata))

@@ -21,6 +21,8 @@ from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, Spati
                              SpatialDropout3D)
 from .reshaping import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D, UpSampling2D, UpSampling3D,
                         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+from .activity_regularization import ActivityRegularization
+from .torch_wrapper import TorchModuleWrapper
 from .wrappers import Bidirectional, TimeDistributed
 from .attention import AdditiveAttention, Attention, GroupedQueryAttention, MultiHeadAttention
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
@@ -60,4 +62,5 @@ __all__ = [
     "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "Identity", "Dot",
     "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
     "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+    "ActivityRegularization", "TorchModuleWrapper",
 ]

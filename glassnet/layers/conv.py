@@ -11,7 +11,6 @@ from ..dims import conv_output_length, fmt_dim, fmt_shape, is_fixed, same_paddin
 from ..errors import ConfigError, ShapeError
 from ..formula import plus, prod, sym
 from .base import Layer
-from .core import REGULARIZER_FIX
 from .cost import Cost, numel, per_sample
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
@@ -76,12 +75,14 @@ class _BaseConv(Layer):
 
     rank = 2
     depthwise = False
+    _weight_args: tuple[str, ...] = ("kernel", "bias")  # the weights taking Keras's *_regularizer / *_constraint
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  activation=None, use_bias=True, bias_initializer="zeros", **kwargs):
-        refused = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))}
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))
+                   and k != "activity_regularizer"}
         super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, **refused)
+        self._weight_options(self._weight_args, options)
         self.kernel_size = checks.int_tuple(self, "kernel_size", kernel_size, self.rank)
         self.strides = checks.int_tuple(self, "strides", strides, self.rank)
         self.dilation_rate = checks.int_tuple(self, "dilation_rate", dilation_rate, self.rank)
@@ -195,7 +196,8 @@ class _BaseConv(Layer):
         return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate), "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias, "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "use_bias": self.use_bias, "bias_initializer": initializers.serialize(self.bias_initializer),
+                **self._weight_options_config()}
 
 
 class _Conv(_BaseConv):
@@ -244,9 +246,11 @@ class _Conv(_BaseConv):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
         self.add_weight(name="kernel", shape=(*self.kernel_size, cin // self.groups, self.filters),
-                        initializer=self.kernel_initializer, memory_order=self._torch_order())
+                        initializer=self.kernel_initializer, memory_order=self._torch_order(),
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _forward_cf(self, x):
         return self._conv(x, self._torch_kernel(self.kernel), self.groups, self.bias if self.use_bias else None)
@@ -293,6 +297,7 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
     """
 
     depthwise = True
+    _weight_args = ("depthwise", "bias")
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -320,9 +325,11 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
         self.add_weight(name="kernel", shape=(*self.kernel_size, cin, self.depth_multiplier),
-                        initializer=self.depthwise_initializer)
+                        initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+                        constraint=self.depthwise_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(cin * self.depth_multiplier,), initializer=self.bias_initializer)
+            self.add_weight(name="bias", shape=(cin * self.depth_multiplier,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _forward_cf(self, x):
         cin = x.shape[1]
@@ -354,6 +361,8 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
     Weights: ``depthwise_kernel (*k, in, dm)``, ``pointwise_kernel (1…, in·dm, filters)``, ``bias (filters,)``.
     """
 
+    _weight_args = ("depthwise", "pointwise", "bias")
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
@@ -383,11 +392,14 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
         cin = input_shape[self._channel_axis]
         self._built_channels = cin
         dm = self.depth_multiplier
-        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, cin, dm), initializer=self.depthwise_initializer)
+        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, cin, dm), initializer=self.depthwise_initializer,
+                        regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint)
         self.add_weight(name="pointwise_kernel", shape=((1,) * self.rank) + (cin * dm, self.filters),
-                        initializer=self.pointwise_initializer)
+                        initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+                        constraint=self.pointwise_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _forward_cf(self, x):
         cin = x.shape[1]

@@ -23,7 +23,6 @@ __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "L
 
 REGULARIZER_FIX = "Add the penalty to the loss yourself, or leave it as None."
 
-
 def describe_variable_axes(shape) -> str:
     """'variable height and width' for images, 'a variable number of time steps' for sequences."""
     variable = [i for i, d in enumerate(shape[1:], start=1) if not is_fixed(d)]
@@ -62,11 +61,13 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = checks.positive_int(self, "units", units)
-        checks.unsupported(self, REGULARIZER_FIX, kernel_regularizer=kernel_regularizer,
-                           bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, lora_rank=lora_rank)
+        checks.unsupported(self, "glassnet does not implement LoRA; leave it as None.", lora_rank=lora_rank)
+        self._weight_options(("kernel", "bias"), dict(kernel_regularizer=kernel_regularizer,
+                                                      bias_regularizer=bias_regularizer,
+                                                      kernel_constraint=kernel_constraint,
+                                                      bias_constraint=bias_constraint))
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -74,9 +75,11 @@ class Dense(Layer):
 
     def build(self, input_shape):
         n = self._require_fixed(input_shape, -1, "last dimension")
-        self.add_weight(name="kernel", shape=(n, self.units), initializer=self.kernel_initializer)
+        self.add_weight(name="kernel", shape=(n, self.units), initializer=self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer)
+            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         self._require_rank(input_shape, 2, "(batch, ..., features)", min_rank=True)
@@ -105,7 +108,7 @@ class Dense(Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer), **self._weight_options_config()}
 
     def extra_repr(self):
         return f"name={self.name!r}, units={self.units}"

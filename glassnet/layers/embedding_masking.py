@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from .. import checks, dtypes, initializers
 from ..formula import prod, sym
 from .base import Layer, tracing
-from .core import REGULARIZER_FIX
 from .cost import Cost, per_sample
 
 __all__ = ["Embedding", "Masking"]
@@ -31,15 +30,17 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         self.input_dim = checks.positive_int(self, "input_dim", input_dim)
         self.output_dim = checks.positive_int(self, "output_dim", output_dim)
-        checks.unsupported(self, REGULARIZER_FIX, embeddings_regularizer=embeddings_regularizer,
-                           embeddings_constraint=embeddings_constraint, lora_rank=lora_rank)
+        checks.unsupported(self, "glassnet does not implement LoRA; leave it as None.", lora_rank=lora_rank)
+        self._weight_options(("embeddings",), dict(embeddings_regularizer=embeddings_regularizer,
+                                                   embeddings_constraint=embeddings_constraint))
         self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self._initial_weights = weights
 
     def build(self, input_shape):
         self.add_weight(name="embeddings", shape=(self.input_dim, self.output_dim),
-                        initializer=self.embeddings_initializer)
+                        initializer=self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+                        constraint=self.embeddings_constraint)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -88,7 +89,7 @@ class Embedding(Layer):
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, **self._weight_options_config()}
 
 
 class Masking(Layer):

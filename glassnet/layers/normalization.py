@@ -48,9 +48,10 @@ class BatchNormalization(Layer):
                  beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
                  renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, beta_regularizer=beta_regularizer,
-                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
-                           gamma_constraint=gamma_constraint)
+        self._weight_options(("beta", "gamma"), dict(beta_regularizer=beta_regularizer,
+                                                     gamma_regularizer=gamma_regularizer,
+                                                     beta_constraint=beta_constraint,
+                                                     gamma_constraint=gamma_constraint))
         checks.unsupported(self, "Leave renorm=False.", renorm=renorm)
         if not isinstance(axis, int):
             raise ConfigError(self._error("takes a single int axis", f"axis={axis!r}"))
@@ -73,9 +74,11 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         c = input_shape[self.axis]
         if self.scale:
-            self.add_weight(name="gamma", shape=(c,), initializer=self.gamma_initializer)
+            self.add_weight(name="gamma", shape=(c,), initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
-            self.add_weight(name="beta", shape=(c,), initializer=self.beta_initializer)
+            self.add_weight(name="beta", shape=(c,), initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
         self.add_weight(name="moving_mean", shape=(c,), initializer=self.moving_mean_initializer, trainable=False)
         self.add_weight(name="moving_variance", shape=(c,), initializer=self.moving_variance_initializer,
                         trainable=False)
@@ -144,7 +147,8 @@ class BatchNormalization(Layer):
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer)}
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                **self._weight_options_config()}
 
 
 class LayerNormalization(Layer):
@@ -159,9 +163,10 @@ class LayerNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, beta_regularizer=beta_regularizer,
-                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
-                           gamma_constraint=gamma_constraint)
+        self._weight_options(("beta", "gamma"), dict(beta_regularizer=beta_regularizer,
+                                                     gamma_regularizer=gamma_regularizer,
+                                                     beta_constraint=beta_constraint,
+                                                     gamma_constraint=gamma_constraint))
         self.axis = _axes_tuple(axis)
         self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
         self.rms_scaling = bool(rms_scaling)
@@ -187,9 +192,11 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         _, shape = self._param_shape(input_shape)
         if self.scale or self.rms_scaling:
-            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer)
+            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center and not self.rms_scaling:
-            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer)
+            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def call(self, inputs):
         axes, shape = self._param_shape(tuple(inputs.shape))
@@ -220,7 +227,7 @@ class LayerNormalization(Layer):
         return {**super().get_config(), "axis": list(self.axis) if len(self.axis) > 1 else self.axis[0],
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+                "gamma_initializer": initializers.serialize(self.gamma_initializer), **self._weight_options_config()}
 
 
 class GroupNormalization(Layer):

@@ -19,7 +19,6 @@ import torch
 from .. import activations, checks, initializers
 from ..formula import plus, prod, sym
 from .base import Layer
-from .core import REGULARIZER_FIX
 from .cost import Cost
 from .rnn import RNN
 
@@ -50,9 +49,10 @@ class _Cell(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
-        refused = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))}
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k.endswith(("_regularizer", "_constraint"))
+                   and k != "activity_regularizer"}
         super().__init__(**kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, **refused)
+        self._weight_options(("kernel", "recurrent", "bias"), options)
         self.units = checks.positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -76,11 +76,14 @@ class _Cell(Layer):
     def build(self, input_shape):
         n, g = input_shape[-1], self.gates * self.units
         # stored transposed in memory: torch's fused kernels read kernel.T and recurrent_kernel.T
-        self.add_weight(name="kernel", shape=(n, g), initializer=self.kernel_initializer, memory_order=(1, 0))
+        self.add_weight(name="kernel", shape=(n, g), initializer=self.kernel_initializer, memory_order=(1, 0),
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.add_weight(name="recurrent_kernel", shape=(self.units, g), initializer=self.recurrent_initializer,
-                        memory_order=(1, 0))
+                        memory_order=(1, 0), regularizer=self.recurrent_regularizer,
+                        constraint=self.recurrent_constraint)
         if self.use_bias:
-            self.add_weight(name="bias", shape=self._bias_shape(), initializer=self._bias_init())
+            self.add_weight(name="bias", shape=self._bias_shape(), initializer=self._bias_init(),
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -170,10 +173,12 @@ class _Cell(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+                **self._weight_options_config()}
 
     def extra_repr(self):
         return f"name={self.name!r}, units={self.units}"
+
 
 
 class SimpleRNNCell(_Cell):
@@ -342,15 +347,16 @@ class RNNBase(RNN):
         # implementation and use_cudnn choose between kernels in Keras; here the kernels choose themselves
         super().__init__((cell_class, cell_kwargs, cell_name), return_sequences=return_sequences,
                          return_state=return_state, go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         zero_output_for_mask=zero_output_for_mask, **kwargs)
-        checks.unsupported(self, REGULARIZER_FIX, activity_regularizer=activity_regularizer)
+                         zero_output_for_mask=zero_output_for_mask, activity_regularizer=activity_regularizer,
+                         **kwargs)
 
     def _make_cell(self, spec):
         cell_class, cell_kwargs, cell_name = spec
         checks.positive_int(self, "units", cell_kwargs.get("units"))
         checks.number_in(self, "dropout", cell_kwargs.get("dropout", 0.0), 0, 1)
         checks.number_in(self, "recurrent_dropout", cell_kwargs.get("recurrent_dropout", 0.0), 0, 1)
-        return cell_class(name=cell_name, dtype=self.dtype, **cell_kwargs)
+        return cell_class(name=cell_name, dtype=self.dtype_policy, **cell_kwargs)
+
 
     @property
     def units(self) -> int:

@@ -8,12 +8,11 @@ entry and back; loading never runs code from a config (a Lambda's bytecode needs
 from __future__ import annotations
 
 import contextvars
-import warnings
 from contextlib import contextmanager
 from typing import Any
 
 from ..dims import keras_shape
-from ..errors import ConfigError, GlassnetWarning
+from ..errors import ConfigError
 
 __all__ = ["register", "get", "known", "serialize", "deserialize", "loading_context", "LoadingContext"]
 
@@ -77,7 +76,7 @@ def serialize(layer) -> dict[str, Any]:
 
 # Keras config keys that change nothing glassnet computes
 _IGNORED = {"quantization_config", "seed", "optional", "ragged", "sparse", "lora_rank", "lora_alpha", "input_length",
-            "implementation", "use_cudnn", "activity_regularizer", "registered_name", "shared_object_id"}
+            "implementation", "use_cudnn", "registered_name", "shared_object_id"}
 
 
 def clean_config(cls_name: str, config: dict) -> dict:
@@ -86,11 +85,8 @@ def clean_config(cls_name: str, config: dict) -> dict:
     for key, value in config.items():
         if key in _IGNORED:
             continue
-        if key.endswith(("_regularizer", "_constraint")):
-            if value is not None:
-                warnings.warn(f"Layer '{config.get('name')}' has a {key}; glassnet ignores it "
-                              "(it only adds a training penalty or projection).", GlassnetWarning, stacklevel=4)
-            continue
+        if key.endswith(("_regularizer", "_constraint")) and value is None:
+            continue  # Keras writes every one, most of them null; the layer's default is the same
         if key == "time_major":
             if value:
                 raise ConfigError(f"Layer '{config.get('name')}' is time-major; only batch-major recurrent layers "

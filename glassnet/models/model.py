@@ -1,12 +1,17 @@
-"""The functional ``Model``: a graph of layers that is a ``torch.nn.Module``, with Keras's API.
+"""``Model``: the functional model (a graph of layers) and the subclassed model (layers in ``__init__``, a
+``call``), both a ``torch.nn.Module`` with Keras's API.
 
-A model owns its graph (``graph_nodes()``, ``inputs``, ``outputs``) and runs it with one explicit
-call, ``run(inputs, training) -> (outputs, masks)``. Training, saving and analysis are done by the
-packages below it — ``Model.compile`` hands the model to a ``training.Trainer``, ``save`` to ``io``,
-``summary(costs=True)`` and ``cost`` to ``analysis`` — which see the model only through that interface.
+A functional model owns its graph (``graph_nodes()``, ``inputs``, ``outputs``) and runs it with one
+explicit call, ``run(inputs, training) -> (outputs, masks)``. A subclassed model runs its own ``call``; at
+its first call (or ``build(input_shape)``) its ``call`` is also traced on symbolic inputs, so summary,
+analysis and plots see its layers as a graph. Training, saving and analysis are done by the packages below
+it — ``Model.compile`` hands the model to a ``training.Trainer`` (which calls ``train_step`` /
+``test_step`` / ``predict_step``, overridable as in Keras), ``save`` to ``io``, ``summary(costs=True)`` and
+``cost`` to ``analysis`` — which see the model only through that interface.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -16,20 +21,29 @@ import torch
 from .. import analysis, io
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
-from ..graph import Node, SymbolicTensor, keras_order, run_nodes, topological_nodes
+from ..graph import Node, SymbolicTensor, call_flags, keras_order, run_nodes, topological_nodes
 from ..layers import registry
-from ..layers.base import Layer, tracing, unique_name
-from ..layers.input_layer import InputLayer
+from ..layers.base import Layer, call_context, name_scope, to_snake_case, tracing, unique_name
+from ..layers.input_layer import Input, InputLayer
 from ..structure import flatten, map_structure
 from ..training import Trainer, distributed
+from ..training.metrics import Metric
 from . import config as graph_config
+from .recording import record_graph
 from .summary import print_summary
 
 __all__ = ["Model"]
 
 
+def _default(fn):
+    """Marks a Model method the trainer may replace by its own when a subclass does not override it."""
+    fn.glassnet_default = True
+    return fn
+
+
 class Model(Layer):
-    """A graph of layers from symbolic ``inputs`` to ``outputs`` (Keras functional API).
+    """A graph of layers from symbolic ``inputs`` to ``outputs`` (Keras functional API), or — subclassed, with
+    no ``inputs`` — layers created in ``__init__`` and used in ``call`` (Keras subclassing API).
 
     Args:
         inputs: an ``Input`` tensor, or a list or dict of them.
@@ -41,6 +55,16 @@ class Model(Layer):
         >>> out = layers.Dense(10)(layers.GlobalAveragePooling2D()(layers.Conv2D(64, 3)(inp)))
         >>> gn.Model(inp, out).output_shape
         (None, 10)
+        >>> class TwoLayers(gn.Model):
+        ...     def __init__(self, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.hidden, self.out = layers.Dense(8, activation="relu"), layers.Dense(1)
+        ...     def call(self, x):
+        ...         return self.out(self.hidden(x))
+        >>> m = TwoLayers()
+        >>> m.build((None, 4))
+        >>> m.count_params()
+        49
     """
 
     keras_module = "keras.src.models.functional"
@@ -49,14 +73,29 @@ class Model(Layer):
     config_is_graph = True  # from_config reads layers and inbound nodes, not constructor arguments
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
-        super().__init__(name=name or unique_name("functional"), trainable=trainable, **kwargs)
-        if inputs is None or outputs is None:
-            raise ConfigError(
-                "Model needs inputs and outputs: Model(inputs, outputs). Received: "
-                f"inputs={inputs!r}, outputs={outputs!r}. For a stack of layers use Sequential([...]).")
+        functional = inputs is not None or outputs is not None
+        default_name = "functional" if functional or type(self) is Model else \
+            to_snake_case(type(self).__name__)
+        super().__init__(name=name or unique_name(default_name), trainable=trainable, **kwargs)
         self._trainer: Trainer | None = None
         self.stop_training = False
-        self._init_graph(inputs, outputs)
+        self._initial_epoch = None
+        self._subclassed = not functional
+        self._inputs, self._outputs = [], []
+        self._nodes_cache = None
+        self._output_struct = None
+        if functional:
+            if inputs is None or outputs is None:
+                raise ConfigError(
+                    "Model needs inputs and outputs: Model(inputs, outputs). Received: "
+                    f"inputs={inputs!r}, outputs={outputs!r}. For a stack of layers use Sequential([...]); for your "
+                    "own call(), subclass Model and create the layers in __init__.")
+            self._init_graph(inputs, outputs)
+        elif type(self) is Model:
+            raise ConfigError(
+                "Model needs inputs and outputs: Model(inputs, outputs). Received: inputs=None, outputs=None. "
+                "For a stack of layers use Sequential([...]); for your own call(), subclass Model and create the "
+                "layers in __init__.")
 
     # ------------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs) -> None:
@@ -96,9 +135,10 @@ class Model(Layer):
         self._build_shape = self._input_shapes()
 
     def graph_nodes(self) -> list[Node]:
-        """Every node the outputs depend on, parents before children, the Input nodes included."""
+        """Every node the outputs depend on, parents before children, the Input nodes included (for a subclassed
+        model, those its ``call`` recorded when traced at build; none when it could not be traced)."""
         if self._nodes_cache is None:
-            self._nodes_cache = topological_nodes(self._outputs)
+            self._nodes_cache = topological_nodes(self._outputs) if self._outputs else []
         return self._nodes_cache
 
     def _layer_nodes(self) -> list[Node]:
@@ -130,7 +170,18 @@ class Model(Layer):
 
     @property
     def output_names(self) -> list[str]:
+        if self._subclassed:
+            return self.output_names_for([None] * len(flatten(self._output_struct)) if self._output_struct is not None
+                                         else [None])
         return [t.layer.name for t in self._outputs]
+
+    def output_names_for(self, outputs: list) -> list[str]:
+        """The names losses and metrics use for ``outputs`` (a subclassed model: dict keys, else ``output_<i>``)."""
+        if not self._subclassed:
+            return self.output_names
+        if isinstance(self._output_struct, dict):
+            return list(self._output_struct)
+        return ["output_0"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
 
     @property
     def input_shape(self):
@@ -183,6 +234,10 @@ class Model(Layer):
                 "with Input(...) of the shape you have.")
 
     def _check_eager_input(self, shape) -> None:
+        if self._subclassed:
+            if not self.built:
+                self.build(shape)
+            return
         shapes = shape if isinstance(shape, list) else [shape]
         if len(shapes) != len(self._inputs):
             raise ShapeError(
@@ -208,16 +263,30 @@ class Model(Layer):
     # ------------------------------------------------------------------ running
     def flatten_inputs(self, inputs) -> list:
         """The model's inputs in order, from a tensor, a list or a dict keyed by input name."""
-        if isinstance(inputs, dict):
+        if isinstance(inputs, dict) and self._inputs:
             missing = [n for n in self.input_names if n not in inputs]
-            if missing:
+            unknown = [k for k in inputs if k not in self.input_names]
+            if missing or unknown:
                 raise ValueError(f"Model '{self.name}' expects inputs named {self.input_names}. Received keys: "
-                                 f"{sorted(inputs)}; missing {missing}.")
+                                 f"{sorted(inputs)}; " + (f"missing {missing}" if missing else "")
+                                 + ("; " if missing and unknown else "") + (f"unknown {unknown}" if unknown else "")
+                                 + ". Key the inputs by those names.")
             return [inputs[n] for n in self.input_names]
+        if isinstance(inputs, dict):
+            return list(inputs.values())
         return flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
+    def structure_outputs(self, flat: list):
+        """``run``'s flat outputs in the structure the model returns (a tensor, a list or a dict)."""
+        if self._output_struct is None:
+            return flat[0] if len(flat) == 1 else list(flat)
+        return self._structure(flat)
+
     def run(self, inputs, training: bool = False, mask=None) -> tuple[list, list]:
-        """Run the graph once: ``(outputs, masks)``, each a list in the order of ``model.outputs``."""
+        """Run the model once: ``(outputs, masks)``, each a list in the order of ``model.outputs`` (a
+        subclassed model runs its ``call``; its outputs carry no masks)."""
+        if self._subclassed:
+            return self._run_call(inputs, training, mask)
         flat = [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in self.flatten_inputs(inputs)]
         if not tracing():
             shape = [tuple(v.shape) for v in flat]
@@ -230,8 +299,26 @@ class Model(Layer):
         if mask is not None:
             for t, m in zip(self._inputs, flatten(mask) if isinstance(mask, (list, tuple)) else [mask]):
                 masks[id(t)] = m
-        run_nodes(self._layer_nodes(), values, masks, bool(training))
+        with call_context(self):
+            run_nodes(self._layer_nodes(), values, masks, bool(training))
         return [values[id(t)] for t in self._outputs], [masks.get(id(t)) for t in self._outputs]
+
+    def _run_call(self, inputs, training, mask):
+        inputs = map_structure(lambda v: torch.as_tensor(v) if isinstance(v, np.ndarray) else v, inputs)
+        if not self.built:
+            self.build(_shape_structure(inputs))
+        accepts_mask, accepts_training = call_flags(self)
+        kwargs = {}
+        if accepts_training:
+            kwargs["training"] = bool(training)
+        if accepts_mask and mask is not None:
+            kwargs["mask"] = mask
+        with call_context(self):
+            out = self._call_in_policy(inputs, (), kwargs)
+        if self._output_struct is None or not isinstance(out, torch.Tensor):
+            self._output_struct = map_structure(lambda _: None, out)
+        flat = flatten(out)
+        return flat, [None] * len(flat)
 
     def _structure(self, flat: list):
         it = iter(flat)
@@ -243,17 +330,71 @@ class Model(Layer):
         return self._structure(outputs), (masks if len(masks) > 1 else masks[0])
 
     def call(self, inputs, mask=None, training=None):
+        if self._subclassed:
+            raise NotImplementedError(f"Model '{self.name}' ({type(self).__name__}) defines no call(); a subclassed "
+                                      "model that is called on data must define call(inputs).")
         outputs, _ = self.run(inputs, training=bool(training), mask=mask)
         return self._structure(outputs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
+        if self._subclassed:
+            return super().forward(inputs, *args, mask=mask, training=training, **kwargs)
         return self.call(inputs, mask=mask, training=self.training if training is None else training)
 
-    def __call__(self, *args, **kwargs):
-        if args and not isinstance(args[0], (torch.Tensor, SymbolicTensor)) and isinstance(args[0], (list, tuple, dict)):
-            args = (map_structure(lambda v: torch.as_tensor(v) if isinstance(v, np.ndarray) else v, args[0]),
-                    *args[1:])
-        return super().__call__(*args, **kwargs)
+    # ------------------------------------------------------------------ building a subclassed model
+    def build(self, input_shape) -> None:
+        """Build a subclassed model for ``input_shape`` (batch axis included; a list or dict for several
+        inputs): its ``call`` runs on symbolic inputs, which builds every layer and records the graph that
+        summary and analysis show. A ``call`` that cannot run on symbolic tensors (it uses torch functions
+        between layers) is run once on zeros instead, its layer calls recorded, and the work between them shown
+        as ``TorchOps`` nodes of unknown cost."""
+        if not self._subclassed or self.built:
+            return
+        if type(self).call is Model.call:  # a model with only a train_step (the guides' GAN, VAE): nothing to build
+            self.built = True
+            return
+        shapes = _as_shapes(input_shape)
+        inputs = _map_shapes(shapes, lambda s: Input(tuple(s[1:]), batch_size=s[0] if isinstance(s[0], int)
+                                                     else None))
+        accepts_mask, accepts_training = call_flags(self)
+        kwargs = {"training": False} if accepts_training else {}
+        try:
+            with name_scope(self.name):
+                outputs = self.call(inputs, **kwargs)
+            traced = all(isinstance(t, SymbolicTensor) for t in flatten(outputs))
+        except (TypeError, AttributeError, RuntimeError, NotImplementedError):
+            traced = False
+        if not traced:  # torch functions between the layers: record one eager run instead
+            try:
+                outputs = record_graph(self, inputs)
+            except (TypeError, AttributeError, RuntimeError, NotImplementedError, ValueError):
+                outputs = None
+            traced = outputs is not None
+        if traced:
+            self._input_struct, self._output_struct = inputs, map_structure(lambda _: None, outputs)
+            self._inputs, self._outputs = flatten(inputs), flatten(outputs)
+            self._nodes_cache = None
+        else:
+            self._build_eagerly(shapes)
+        self._track_nested_layers()
+        self._build_shape = shapes if not isinstance(shapes, tuple) or not shapes or isinstance(shapes[0], tuple) \
+            else shapes
+        self.built = True
+
+    def _build_eagerly(self, shapes) -> None:
+        def zeros(s):
+            return torch.zeros(tuple(d if isinstance(d, int) else 1 for d in s), dtype=self.dtype)
+        x = _map_shapes(shapes, zeros)
+        accepts_mask, accepts_training = call_flags(self)
+        with torch.no_grad(), name_scope(self.name):
+            out = self.call(x, **({"training": False} if accepts_training else {}))
+        self._output_struct = map_structure(lambda _: None, out)
+
+    def build_for(self, x) -> None:
+        """Build from a batch of data (what ``fit``/``evaluate`` do for a subclassed model not yet built)."""
+        if not self.built:
+            self.build(_shape_structure(x))
+
 
     # ------------------------------------------------------------------ training (training.Trainer)
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -270,6 +411,69 @@ class Model(Layer):
             raise RuntimeError(f"You must call compile() before {what}().")
         return self._trainer
 
+    # ------------------------------------------------------------------ steps (override them as in Keras)
+    @_default
+    def train_step(self, data):
+        """One training step on ``data`` (``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``); returns the logs.
+        Override it as Keras's torch guide does: forward, ``self.compute_loss``, ``loss.backward()``,
+        ``self.optimizer.apply(grads, self.trainable_weights)``, update metrics, return a dict."""
+        return self._require_trainer("fit").train_step(data)
+
+    @_default
+    def test_step(self, data):
+        """One evaluation step; returns the logs."""
+        return self._require_trainer("evaluate").test_step(data)
+
+    @_default
+    def predict_step(self, data):
+        """The outputs for one batch ``(x,)``."""
+        return (self._trainer or Trainer.for_inference(self)).predict_step(data)
+
+    @_default
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss plus ``self.losses`` (regularizers, ``add_loss``), as a scalar tensor."""
+        return self._require_trainer("compute_loss").compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    @_default
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics; return every metric's result (``{name: value}``)."""
+        return self._require_trainer("compute_metrics").compute_metrics(x, y, y_pred, sample_weight)
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker and compiled metrics, then metrics kept as attributes of the model and its layers."""
+        own = self._trainer.own_metrics() if self._trainer is not None else []
+        seen = {id(m) for m in own}
+        for obj in [self] + [m for m in self.modules() if m is not self]:
+            for value in vars(obj).values():
+                if isinstance(value, Metric) and id(value) not in seen:
+                    seen.add(id(value))
+                    own.append(value)
+        return own
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self) -> dict:
+        """Every metric's result; a metric with a dict result adds its entries."""
+        out = {}
+        for m in self.metrics:
+            r = m.result()
+            if isinstance(r, dict):
+                out.update(r)
+            else:
+                out[m.name] = r
+        return out
+
+    def restore_training_state(self, filepath) -> int:
+        """Weights, optimizer state and RNG state from a ``.glassnet`` checkpoint; returns its epoch."""
+        return io.restore_training_state(self, filepath)
+
     @property
     def compiled(self) -> bool:
         return self._trainer is not None
@@ -277,6 +481,10 @@ class Model(Layer):
     @property
     def optimizer(self):
         return None if self._trainer is None else self._trainer.optimizer
+
+    @optimizer.setter
+    def optimizer(self, value) -> None:
+        self._require_trainer("optimizer").optimizer = value
 
     @property
     def learning_rate(self) -> float:
@@ -297,6 +505,7 @@ class Model(Layer):
         """
         trainer = self._require_trainer("fit")
         resume = None if resume_from is None else (lambda: io.restore_training_state(self, resume_from))
+        self._initial_epoch = None
         return trainer.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
@@ -352,16 +561,38 @@ class Model(Layer):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """Keras's functional config: layers with their inbound nodes, input and output layers."""
+        """Keras's functional config (layers with their inbound nodes, input and output layers); for a
+        subclassed model, the arguments its constructor took (override it when they are not plain values)."""
+        if self._subclassed:
+            return Layer.get_config(self)
         return graph_config.functional_config(self)
 
+    get_config.glassnet_default = True
+
     def get_build_config(self):
+        if self._subclassed and self.built:
+            return {"input_shape": keras_shape(self._build_shape)}
         return None
 
     @classmethod
-    def from_config(cls, config: dict, spec: dict | None = None) -> "Model":
-        """Rebuild a functional model from its config (classes from ``layers.registry``)."""
-        return graph_config.functional_from_config(cls, config)
+    def from_config(cls, config: dict, spec: dict | None = None, custom_objects: dict | None = None) -> "Model":
+        """Rebuild a model from its config: a functional graph (classes from ``layers.registry`` and
+        ``custom_objects``), or a subclassed model from its constructor arguments (then built from
+        ``spec["build_config"]`` when given)."""
+        if "layers" in config and "input_layers" in config:
+            if custom_objects:
+                with registry.loading_context(custom_objects):
+                    return graph_config.functional_from_config(cls, config)
+            return graph_config.functional_from_config(cls, config)
+        model = cls(**config)
+        build = ((spec or {}).get("build_config") or {}).get("input_shape")
+        if build is not None:
+            model.build(_as_shapes(build))
+        return model
+
+    def to_json(self, **kwargs) -> str:
+        """The model's config (Keras's ``{"module", "class_name", "config"}``) as JSON."""
+        return json.dumps(registry.serialize(self), **kwargs)
 
     # ------------------------------------------------------------------ files (io)
     def save(self, filepath, overwrite: bool = True, _training_state: bool = False) -> None:
@@ -392,3 +623,30 @@ class Model(Layer):
 
 
 registry.register(Model, name="Functional", aliases=("Model",))
+
+
+def _shape_structure(x):
+    """The shapes of a batch structure (tensors → tuples), for building."""
+    return map_structure(lambda t: tuple(t.shape) if hasattr(t, "shape") else t, x)
+
+
+def _is_shape(s) -> bool:
+    return isinstance(s, tuple) and all(d is None or isinstance(d, int) or not isinstance(d, (list, tuple, dict))
+                                        for d in s)
+
+
+def _as_shapes(shape):
+    """A shape, or a list/dict of shapes, with lists turned into tuples."""
+    if isinstance(shape, dict):
+        return {k: _as_shapes(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and all(isinstance(s, (list, tuple)) for s in shape):
+        return [_as_shapes(s) for s in shape]
+    return tuple(shape)
+
+
+def _map_shapes(shapes, fn):
+    if isinstance(shapes, dict):
+        return {k: _map_shapes(v, fn) for k, v in shapes.items()}
+    if isinstance(shapes, list):
+        return [_map_shapes(s, fn) for s in shapes]
+    return fn(shapes)

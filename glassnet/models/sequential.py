@@ -5,7 +5,7 @@ from ..dims import is_fixed
 from ..errors import ConfigError, ShapeError
 from ..graph import SymbolicTensor
 from ..layers import registry
-from ..layers.base import Layer, unique_name
+from ..layers.base import Layer, name_scope, unique_name
 from ..layers.input_layer import Input, InputLayer
 from . import config as graph_config
 from .model import Model
@@ -30,6 +30,9 @@ class Sequential(Model):
         Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
         self._trainer = None
         self.stop_training = False
+        self._initial_epoch = None
+        self._subclassed = False
+        self._output_struct = None
         self._stack: list[Layer] = []
         self._input_tensor: SymbolicTensor | None = None
         self._last_output: SymbolicTensor | None = None
@@ -58,7 +61,8 @@ class Sequential(Model):
             batch, *shape = layer._input_shape_arg
             self._set_input(Input(tuple(shape), batch_size=batch))
         if self._last_output is not None:
-            out = layer(self._last_output)
+            with name_scope(self.name):
+                out = layer(self._last_output)
             if isinstance(out, list):
                 raise ConfigError(
                     f"All layers in a Sequential model should have a single output tensor; layer "
@@ -83,8 +87,9 @@ class Sequential(Model):
     def _rechain(self) -> None:
         x = self._input_tensor
         if x is not None:
-            for layer in self._stack:
-                x = layer(x)
+            with name_scope(self.name):
+                for layer in self._stack:
+                    x = layer(x)
         self._last_output = x
         self._refresh()
 

@@ -19,7 +19,7 @@ from torch.utils.data import DistributedSampler
 from .data import ArrayData
 
 __all__ = ["maybe_distribute", "distribute_eval", "is_distributed", "is_main_process", "all_reduce_sum",
-           "rank", "world_size"]
+           "rank", "world_size", "launched"]
 
 
 def _initialised() -> bool:
@@ -31,13 +31,28 @@ def _init_from_env() -> bool:
     if _initialised():
         return True
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ and dist.is_available():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = _backend()
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         timeout = datetime.timedelta(seconds=float(os.environ.get("GLASSNET_DIST_TIMEOUT", "600")))
         dist.init_process_group(backend, timeout=timeout)
         return True
     return False
+
+
+def _backend() -> str:
+    """NCCL when every process on this machine has a GPU of its own, else gloo (the same answer on every rank);
+    ``GLASSNET_DIST_BACKEND`` overrides it."""
+    chosen = os.environ.get("GLASSNET_DIST_BACKEND")
+    if chosen:
+        return chosen
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= local else "gloo"
+
+
+def launched() -> bool:
+    """True under torchrun (or another launcher) with more than one process, before the group starts."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
 def rank() -> int:
