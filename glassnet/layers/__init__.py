@@ -61,3 +61,8 @@ __all__ = [
     "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
     "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
 ]
+
+# Preprocessing layers (glassnet.layers.preprocessing)
+from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+
+__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
