@@ -13,6 +13,7 @@ from ..graph import SymbolicTensor
 from ..layers import registry
 from ..layers.base import to_snake_case
 from ..layers.input_layer import Input, InputLayer
+from .keras_ops import MASK_OPERATIONS, OPERATIONS, KerasOperation
 
 __all__ = ["functional_config", "functional_from_config", "layer_paths", "MAX_LAYERS"]
 
@@ -24,6 +25,8 @@ def layer_paths(layers) -> dict:
     counts: Counter = Counter()
     out = {}
     for layer in layers:
+        if isinstance(layer, KerasOperation):  # Keras's files number layers only, not operations
+            continue
         base = to_snake_case(getattr(layer, "keras_class_name", None) or type(layer).__name__)
         name = base if counts[base] == 0 else f"{base}_{counts[base]}"
         counts[base] += 1
@@ -64,7 +67,8 @@ def functional_config(model) -> dict[str, Any]:
         entry = registry.serialize(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-            {"args": encode(list(n.args)), "kwargs": encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
+            {"args": encode(layer.keras_node_args(n.args[0]) if isinstance(layer, KerasOperation) else list(n.args)),
+             "kwargs": encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
         entries.append(entry)
     ins = [history(t, top_level=True) for t in model.inputs]
     outs = [history(t, top_level=True) for t in model.outputs]
@@ -91,9 +95,38 @@ def input_from_config(config: dict) -> SymbolicTensor:
 _OP_MODULES = ("keras.src.ops", "keras.ops")
 
 
-def _is_op(entry: dict) -> bool:
+def _is_tensor_ref(x) -> bool:
+    return isinstance(x, dict) and x.get("class_name") == "__keras_tensor__"
+
+
+def _is_mask_op(entry: dict) -> bool:
     """Keras records mask computations (NotEqual, Any) as op nodes; glassnet routes masks itself."""
-    return str(entry.get("module", "")).startswith(_OP_MODULES) or entry.get("class_name") in ("NotEqual", "Any")
+    return entry.get("class_name") in MASK_OPERATIONS and (
+        "module" not in entry or str(entry.get("module", "")).startswith(_OP_MODULES))
+
+
+def _is_operation(entry: dict) -> bool:
+    """An operation node (``x + 3.0`` in Keras). A ``.keras`` config names its module; Keras's legacy ``.h5``
+    config does not, and there an operation is told from the merge layer of the same name (``Add``) by its
+    call: an operation takes its arguments one by one, a merge layer takes one list."""
+    if str(entry.get("module", "")).startswith(_OP_MODULES):
+        return True
+    if "module" in entry or entry.get("class_name") not in OPERATIONS:
+        return False
+    nodes = entry.get("inbound_nodes") or []
+    return bool(nodes) and all(isinstance(n, dict) and not (len(n.get("args") or []) == 1 and isinstance(
+        n["args"][0], list)) for n in nodes)
+
+
+def _operation_from(name: str, entry: dict) -> KerasOperation:
+    nodes = entry.get("inbound_nodes") or []
+    templates = [[None if _is_tensor_ref(a) else a for a in (n.get("args") or [])] for n in nodes
+                 if isinstance(n, dict)]
+    if not templates or any(t != templates[0] for t in templates) or any(
+            (n.get("kwargs") or {}) for n in nodes if isinstance(n, dict)):
+        raise ConfigError(f"The Keras operation '{name}' ({entry.get('class_name')}) has calls glassnet cannot "
+                          f"rebuild: {str(nodes)[:200]}")
+    return KerasOperation(entry.get("class_name"), templates[0], name=name)
 
 
 def _node_from_keras2(node) -> dict:
@@ -126,12 +159,15 @@ def functional_from_config(cls, config: dict):
         name = entry.get("name") or (entry.get("config") or {}).get("name")
         if not isinstance(name, str):
             raise ConfigError("A layer entry has no name.")
-        if _is_op(entry):
+        if _is_mask_op(entry):
             ops.add(name)
             continue
         pending.append((name, entry))
         try:
-            if entry.get("class_name") == "InputLayer":
+            if _is_operation(entry):
+                created[name] = _operation_from(name, entry)
+                outputs[name] = []
+            elif entry.get("class_name") == "InputLayer":
                 t = input_from_config(entry.get("config") or {})
                 created[name] = t.layer
                 outputs[name] = [[t]]
@@ -172,6 +208,8 @@ def functional_from_config(cls, config: dict):
                 rest.append((name, node))
                 continue
             kwargs = {k: v for k, v in kwargs.items() if k != "training" and not (k == "mask" and v is None)}
+            if isinstance(created[name], KerasOperation):  # called on its tensors; its constants it holds
+                args = [[a for a in args if isinstance(a, SymbolicTensor)]]
             try:
                 out = created[name](*args, **kwargs)
             except ConfigError:
