@@ -21,7 +21,8 @@ from ..layers.cost import Cost, per_sample
 __all__ = ["KerasOperation", "OPERATIONS", "MASK_OPERATIONS", "OP_MODULE"]
 
 OP_MODULE = "keras.src.ops.numpy"
-MASK_OPERATIONS = ("NotEqual", "Any")
+# boolean operations Keras's mask computations record (told apart by name only in legacy .h5 configs)
+MASK_OPERATIONS = ("NotEqual", "Any", "All", "LogicalOr", "LogicalAnd", "LogicalNot")
 
 # Keras class name → (number of arguments, torch function, what it does in words)
 OPERATIONS: dict[str, tuple[int, Callable, str]] = {
