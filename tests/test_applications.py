@@ -182,6 +182,21 @@ def test_unknown_operations_are_refused_by_name(tmp_path):
         KerasOperation("Add", [1.0, 2.0], name="a")
 
 
+@pytest.mark.xfail(strict=True, raises=gn.FileFormatError,
+                   reason="models/model.py registers each layer as a torch submodule under its name, and torch refuses "
+                          "a '.' in a submodule name, so an application nested in a model (its name "
+                          "'mobilenetv2_0.35_32') is refused as 'clashes with a Model attribute'; the model needs to "
+                          "register layers under a key without the dot while keeping layer.name")
+def test_an_application_nested_in_a_model_loads(keras, tmp_path):
+    """The usual transfer-learning file: an application used as a layer of a bigger model."""
+    base = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, include_top=False)
+    inp = keras.Input((32, 32, 3))
+    km = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(base(inp))))
+    km.save(tmp_path / "nested.keras")
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    _close(gn.load_model(tmp_path / "nested.keras").predict(x), km.predict(x, verbose=0), "nested application")
+
+
 def test_convnext_layer_scale_both_ways(keras, tmp_path):
     from keras.src.applications.convnext import LayerScale
     rng = np.random.default_rng(2)
