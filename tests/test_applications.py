@@ -9,6 +9,9 @@ Also here, fast: what these architectures needed from the loader — Keras opera
 ``a + b``), model names with dots, ConvNeXt's LayerScale — and the analysis of MobileNetV2 at any image size.
 """
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -19,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import glassnet as gn
 from glassnet import layers
+from glassnet.layers import registry
 from glassnet.models.config import functional_config, functional_from_config
 from glassnet.models.keras_ops import KerasOperation
 
@@ -283,3 +287,41 @@ def test_mobilenet_v2_receptive_field_of_its_last_conv_matches_measurement(mobil
     g = mobilenet_v2_any_size()
     rf = gn.analyze(g).row("Conv_1").receptive_field
     assert rf == (491, 491) == _measured_rf(g, 560)
+
+
+# ---------------------------------------------------------------------- coverage of keras.layers
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "keras_coverage.py")
+
+
+@pytest.fixture(scope="module")
+def coverage_run(keras):
+    """tools/keras_coverage.py run as a script, its JSON report and its exit status."""
+    done = subprocess.run([sys.executable, SCRIPT, "--json"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "torch"})
+    return json.loads(done.stdout), done.returncode
+
+
+def test_keras_coverage_script_groups_keras_layers_against_the_registry(coverage_run):
+    report, status = coverage_run
+    groups = report["groups"]
+    assert list(groups) == ["modelling", "preprocessing and augmentation", "backend bridges (out of scope)",
+                            "base classes and specs (not named in files)"]
+    assert set(groups["backend bridges (out of scope)"]["missing"]) == {"JaxLayer", "FlaxLayer", "TFSMLayer",
+                                                                        "TorchModuleWrapper"}
+    assert {"Rescaling", "Normalization", "Resizing", "CenterCrop"} <= set(groups["preprocessing and augmentation"]
+                                                                            ["present"])
+    assert {"Conv2D", "Convolution2D", "GroupQueryAttention", "MaxPool2D"} <= set(groups["modelling"]["present"])
+    for found in groups.values():
+        assert all(registry.get(n) is not None for n in found["present"])
+        assert all(registry.get(n) is None for n in found["missing"])
+    assert status == (1 if groups["modelling"]["missing"] else 0)
+    assert "KerasOperation" in report["glassnet_only"] and "LayerScale" in report["glassnet_only"]
+
+
+@pytest.mark.xfail(strict=True, reason="keras.layers 3.15.1 has two modelling classes glassnet lacks: "
+                                       "ActivityRegularization (its home is layers/regularization.py) and "
+                                       "ReversibleEmbedding (layers/embedding_masking.py)")
+def test_every_keras_modelling_class_is_present(coverage_run):
+    report, status = coverage_run
+    assert report["groups"]["modelling"]["missing"] == [] and status == 0
