@@ -168,6 +168,9 @@ def test_operations_in_a_keras_legacy_h5_are_told_from_merge_layers(keras, tmp_p
     np.testing.assert_allclose(g.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     kinds = sorted(type(layer).__name__ for layer in g.layers if type(layer).__name__ in ("Add", "KerasOperation"))
     assert kinds == ["Add"] + ["KerasOperation"] * 6
+    g.save(tmp_path / "glassnet.h5")  # glassnet writes legacy configs as Keras does (no module) and reads them back
+    np.testing.assert_allclose(gn.load_model(tmp_path / "glassnet.h5").predict(x), km.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_operations_are_refused_by_name(tmp_path):
