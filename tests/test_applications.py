@@ -204,18 +204,19 @@ def test_an_application_nested_in_a_model_loads(keras, tmp_path):
     _close(gn.load_model(tmp_path / "nested.keras").predict(x), km.predict(x, verbose=0), "nested application")
 
 
-def test_convnext_layer_scale_both_ways(keras, tmp_path):
-    from keras.src.applications.convnext import LayerScale
+def test_convnext_layer_scale_and_stochastic_depth_both_ways(keras, tmp_path):
+    from keras.src.applications.convnext import LayerScale, StochasticDepth
     rng = np.random.default_rng(2)
     inp = keras.Input((4, 4, 6))
-    km = keras.Model(inp, LayerScale(1e-6, 6)(keras.layers.Dense(6)(inp)))
+    km = keras.Model(inp, StochasticDepth(0.2)(LayerScale(1e-6, 6)(keras.layers.Dense(6)(inp))))
     km.set_weights([(rng.standard_normal(tuple(v.shape))).astype(np.float32) for v in km.weights])
     x = rng.standard_normal((2, 4, 4, 6)).astype(np.float32)
     km.save(tmp_path / "k.keras")
     g = gn.load_model(tmp_path / "k.keras")
     np.testing.assert_allclose(g.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
-    row = gn.analyze(g).rows[-1]
-    assert (row.params, row.params_formula) == (6, "d = 6")
+    assert g.layers[-1].drop_path_rate == 0.2
+    row = gn.analyze(g).rows[-2]
+    assert (row.type, row.params, row.params_formula) == ("LayerScale", 6, "d = 6")
     g.save(tmp_path / "g.keras")
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "g.keras").predict(x, verbose=0),
                                km.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
