@@ -242,10 +242,23 @@ def load_legacy_h5(path: str, custom_objects=None, safe_mode: bool = True, compi
             raise FileFormatError(f"{path}: the file has no model_weights group.")
         _load_legacy_weights(model, dataset_group(f, "model_weights", path), path)
         training = _attr_json(f, "training_config", path)
+        backend = safe_attr(f, "backend", path)
+    if (backend.decode("utf-8", "replace") if isinstance(backend, bytes) else backend) == "tensorflow":
+        _warn_tensorflow_bicubic(model, path)
     if compile and isinstance(training, dict):
         _compile_from(model, {"optimizer": training.get("optimizer_config"), "loss": training.get("loss"),
                               "metrics": training.get("metrics")}, path)
     return model
+
+
+def _warn_tensorflow_bicubic(model, path: str) -> None:
+    """Bicubic resizing without antialiasing is the one resize TensorFlow and torch compute differently (Keys'
+    cubic with a = -0.5 against torch's a = -0.75); glassnet computes what Keras computes on torch."""
+    for layer in model.modules():
+        if getattr(layer, "interpolation", None) == "bicubic" and not getattr(layer, "antialias", False):
+            warnings.warn(f"{path}: layer '{layer.name}' resizes bicubically; the file was written on TensorFlow, "
+                          "whose bicubic kernel (a=-0.5) differs from torch's (a=-0.75), which glassnet and Keras on "
+                          "torch use, so its outputs differ from TensorFlow's.", GlassnetWarning, stacklevel=3)
 
 
 def dataset_group(f, name: str, path: str):
@@ -269,6 +282,18 @@ def _decode(names) -> list[str]:
 def _legacy_weights(layer) -> list:
     """A layer's weights as Keras's legacy .h5 lists them: trainable ones, then non-trainable ones."""
     return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def _integer_as(value: torch.Tensor, target: torch.Tensor, key: str, path: str) -> torch.Tensor:
+    """An integer weight in another integer width (Keras 2 stores Normalization's ``count`` as int64, Keras 3
+    as int32) takes the model's width when every value fits; floats and other kinds are left to the checks."""
+    if value.dtype == target.dtype or value.is_floating_point() or target.is_floating_point() \
+            or value.dtype == torch.bool or target.dtype == torch.bool:
+        return value
+    info = torch.iinfo(target.dtype)
+    if value.numel() and (int(value.min()) < info.min or int(value.max()) > info.max):
+        raise FileFormatError(f"{path}: weight '{key}' holds integers outside the range of the model's {target.dtype}.")
+    return value.to(target.dtype)
 
 
 def _load_legacy_weights(model, group, path: str) -> None:
@@ -297,7 +322,7 @@ def _load_legacy_weights(model, group, path: str) -> None:
             if tuple(ds.shape) != tuple(w.shape):
                 raise FileFormatError(f"{path}: weight '{key}' has shape {tuple(ds.shape)}, "
                                       f"layer '{layer.name}' expects {tuple(w.shape)}.")
-            value = torch.from_numpy(np.asarray(read_dataset(ds, key, path), order="C"))
+            value = _integer_as(torch.from_numpy(np.asarray(read_dataset(ds, key, path), order="C")), w, key, path)
             check_tensor_value(key, value, w, path)
             values.append((w, value))
     with torch.no_grad():

@@ -64,3 +64,9 @@ __all__ = [
     "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     "ActivityRegularization", "TorchModuleWrapper",
 ]
+
+# Preprocessing layers (glassnet.layers.preprocessing) and the layers Keras's applications define themselves
+from .applications import LayerScale, StochasticDepth
+from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+
+__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]

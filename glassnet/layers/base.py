@@ -76,10 +76,10 @@ def tracing() -> bool:
 def _check_name(name) -> None:
     if name is None:
         return
-    if not isinstance(name, str) or not name or "." in name or "/" in name \
+    if not isinstance(name, str) or not name or "/" in name \
             or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise ConfigError(
-            "A layer name must be a non-empty string without '.', '/' or control characters. "
+            "A layer name must be a non-empty string without '/' or control characters. "
             f"Received: name={name!r}")
     if name in _RESERVED_NAMES:
         raise ConfigError(f"The layer name {name!r} is reserved by the Keras file layout; choose another. "

@@ -79,11 +79,41 @@ _IGNORED = {"quantization_config", "seed", "optional", "ragged", "sparse", "lora
             "implementation", "use_cudnn", "registered_name", "shared_object_id"}
 
 
+_TRANSPOSED = {"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+_SEPARABLE = {"SeparableConv1D", "SeparableConv2D"}
+# Keras 2 (tf-keras) keys Keras 3 dropped, per class. A key Keras 2 wrote but never read in that layer is
+# left out; a key Keras 3 no longer has is read when it holds the one value Keras 3 computes with (None: any
+# value), and refused otherwise, so a Keras 2 file never loads into something that computes differently.
+_KERAS2_KEYS: dict[str, dict[str, object]] = {
+    **{c: {"groups": 1} for c in _TRANSPOSED | {"DepthwiseConv1D", "DepthwiseConv2D"}},
+    # Keras 2's separable convolutions inherit Conv's kernel_* arguments and use depthwise_*/pointwise_* ones
+    **{c: {"groups": 1, "kernel_initializer": None} for c in _SEPARABLE},
+    # the shapes Keras 2 built the layer for (glassnet builds it from the graph); Keras 3's softmax masking is
+    # Keras 2's non-robust one
+    "MultiHeadAttention": {"query_shape": None, "key_shape": None, "value_shape": None,
+                           "softmax_robust_masking": False},
+}
+
+
+def _keras2_key(cls_name: str, key: str, value, config: dict) -> bool:
+    """Whether ``key`` is a Keras 2 key of ``cls_name`` to leave out (refusing a value Keras 3 cannot compute)."""
+    cls = _CLASSES.get(cls_name)
+    known = _KERAS2_KEYS.get(cls.__name__ if cls is not None else cls_name, {})
+    if key not in known:
+        return False
+    if known[key] is not None and value != known[key]:
+        raise ConfigError(f"Layer '{config.get('name')}' ({cls_name}) has the Keras 2 setting {key}={value!r}, which "
+                          f"Keras 3 and glassnet do not compute (only {key}={known[key]!r}).")
+    return True
+
+
 def clean_config(cls_name: str, config: dict) -> dict:
-    """A Keras layer config → glassnet constructor arguments (Keras 2-era keys tolerated where clear)."""
+    """A Keras layer config → glassnet constructor arguments. Keras 2 (tf-keras) configs are translated the way
+    Keras 3's legacy loader translates them (``batch_input_shape``, a one-element ``axis`` list) and, beyond it,
+    their keys Keras 3 dropped are read where their value changes nothing (``_KERAS2_KEYS``)."""
     cfg = {}
     for key, value in config.items():
-        if key in _IGNORED:
+        if key in _IGNORED or _keras2_key(cls_name, key, value, config):
             continue
         if key.endswith(("_regularizer", "_constraint")) and value is None:
             continue  # Keras writes every one, most of them null; the layer's default is the same
@@ -93,6 +123,10 @@ def clean_config(cls_name: str, config: dict) -> dict:
                                   "are supported.")
             continue
         cfg[key] = value
+    if isinstance(cfg.get("name"), str) and "/" in cfg["name"]:
+        # Keras 2 allowed "/" in names (MobileNetV3's "Conv/BatchNorm"); Keras 3's files use it as the path
+        # separator, so it becomes "_" (a legacy .h5 file's weights are matched by layer order, not by name)
+        cfg["name"] = cfg["name"].replace("/", "_")
     if "batch_input_shape" in cfg:  # Keras 2: the first layer of a Sequential carried the input shape
         bis = cfg.pop("batch_input_shape")
         if not isinstance(bis, (list, tuple)) or not bis:
