@@ -61,3 +61,8 @@ __all__ = [
     "MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention", "Attention", "AdditiveAttention",
     "EinsumDense", "RNN", "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
 ]
+
+# A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
+from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first
+
+__getattr__ = _keras_names.module_getattr("layers", __name__)

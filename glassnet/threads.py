@@ -1,0 +1,98 @@
+"""How many threads torch's CPU kernels split one operation across (intra-op threads), chosen for the work.
+
+torch starts with one thread per core. Splitting an operation pays only when it is large: for the small
+models people start with (an LSTM(10), a Conv2D on 28×28 digits) the threads spend longer meeting at
+each operation's end than working, and when another program holds a core a thread waits for it at every
+operation. ``benchmarks/threads.py`` measured this on a shared 2-core machine: with a busy-loop on each
+core, the quick tour took several times longer at 2 threads than at 1.
+
+The rule (``choose``), in order:
+
+1. ``set_threads(n)`` (the command line's ``--threads N``), else the ``GLASSNET_THREADS`` environment
+   variable: a positive integer is used as given; ``auto`` (or unset) applies the rule below.
+2. Work of fewer than ``SMALL_WORK_MACS`` multiply-adds per step (batch included): one thread.
+3. Otherwise, or when the work is unknown: the current setting, which is torch's default (one thread per
+   core) unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` changed it.
+
+``for_work(macs_per_step)`` applies it for a block and restores the previous setting afterwards::
+
+    with threads.for_work(macs_per_step):   # e.g. the forward multiply-adds of one batch
+        for batch in data: ...
+
+This module sits at the bottom of the package (it imports only ``errors``), so every layer above may use it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["ENV", "SMALL_WORK_MACS", "set_threads", "requested", "choose", "using", "for_work", "parse"]
+
+ENV = "GLASSNET_THREADS"
+
+# Forward multiply-adds per step (one batch) below which one thread trains at least as fast as two on an
+# idle 2-core machine, and far faster on a busy one (benchmarks/threads.py, the "sweep" section).
+SMALL_WORK_MACS = 100_000_000
+
+_override: int | None = None  # set_threads(); None: GLASSNET_THREADS, then the rule
+
+
+def parse(value, source: str) -> int | None:
+    """A thread setting as an int, or None for ``auto``/unset; anything else raises ConfigError naming ``source``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "auto"):
+            return None
+        value = int(text) if text.isdigit() else text
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{source} must be a positive number of threads or 'auto'. Received: {source}={value!r}")
+    return value
+
+
+def set_threads(value) -> None:
+    """Fix the intra-op threads for everything glassnet runs from now on (``--threads N``): a positive int,
+    or ``"auto"``/None to go back to ``GLASSNET_THREADS`` and the rule."""
+    global _override
+    _override = parse(value, "threads")
+
+
+def requested() -> int | None:
+    """What the user asked for: ``set_threads``, else ``GLASSNET_THREADS``; None means the rule decides."""
+    if _override is not None:
+        return _override
+    return parse(os.environ.get(ENV), ENV)
+
+
+def choose(macs_per_step: int | None) -> int:
+    """The intra-op threads for work of ``macs_per_step`` forward multiply-adds per step (None: unknown)."""
+    asked = requested()
+    if asked is not None:
+        return asked
+    if macs_per_step is not None and macs_per_step < SMALL_WORK_MACS:
+        return 1
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def using(n: int) -> Iterator[int]:
+    """Run the block with ``n`` intra-op threads; the previous setting comes back afterwards, even on error."""
+    previous = torch.get_num_threads()
+    if n != previous:
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def for_work(macs_per_step: int | None) -> contextlib.AbstractContextManager[int]:
+    """A context manager that runs its block with ``choose(macs_per_step)`` threads and restores the setting."""
+    return using(choose(macs_per_step))
