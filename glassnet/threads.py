@@ -11,8 +11,8 @@ The rule (``choose``), in order:
 1. ``set_threads(n)`` (the command line's ``--threads N``), else the ``GLASSNET_THREADS`` environment
    variable: a positive integer is used as given; ``auto`` (or unset) applies the rule below.
 2. Work of fewer than ``SMALL_WORK_MACS`` multiply-adds per step (batch included): one thread.
-3. Otherwise, or when the work is unknown: the current setting, which is torch's default (one thread per
-   core) unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` changed it.
+3. Otherwise, or when the work is unknown: the setting from before glassnet changed it, which is torch's
+   default (one thread per core) unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` changed it.
 
 ``for_work(macs_per_step)`` applies it for a block and restores the previous setting afterwards::
 
@@ -35,11 +35,14 @@ __all__ = ["ENV", "SMALL_WORK_MACS", "set_threads", "requested", "choose", "usin
 
 ENV = "GLASSNET_THREADS"
 
-# Forward multiply-adds per step (one batch) below which one thread trains at least as fast as two on an
-# idle 2-core machine, and far faster on a busy one (benchmarks/threads.py, the "sweep" section).
-SMALL_WORK_MACS = 100_000_000
+# Forward multiply-adds per step (one batch) below which one thread is the better choice on a small shared
+# machine. benchmarks/threads.py's sweep on 2 cores shared with other programs: every recurrent and dense model
+# up to 0.9·10^9 MACs per step trained 1.5× to 900× slower at 2 threads than at 1; only convolutions of 6·10^6
+# to 5·10^9 MACs gained, and only while a busy-loop held both cores (by 1.7×).
+SMALL_WORK_MACS = 1_000_000_000
 
 _override: int | None = None  # set_threads(); None: GLASSNET_THREADS, then the rule
+_outer: list[int] = []        # the setting before each open using() block, outermost first
 
 
 def parse(value, source: str) -> int | None:
@@ -77,18 +80,20 @@ def choose(macs_per_step: int | None) -> int:
         return asked
     if macs_per_step is not None and macs_per_step < SMALL_WORK_MACS:
         return 1
-    return torch.get_num_threads()
+    return _outer[0] if _outer else torch.get_num_threads()  # what it was before glassnet changed it
 
 
 @contextlib.contextmanager
 def using(n: int) -> Iterator[int]:
     """Run the block with ``n`` intra-op threads; the previous setting comes back afterwards, even on error."""
     previous = torch.get_num_threads()
+    _outer.append(previous)
     if n != previous:
         torch.set_num_threads(n)
     try:
         yield n
     finally:
+        _outer.pop()
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
 

@@ -80,28 +80,31 @@ class Comparison:
 
     __repr__ = __str__
 
+    def _stacked_cells(self) -> tuple[list[str], list[list[str]], set[int]]:
+        """The pairs one model per row (7 columns instead of 12), for HTML and Markdown, where width is scarce."""
+        headers = ["#", "Model", "Layer (type)", "Output", "Params", "MACs", "RF"]
+        rows = []
+        for i, pair in enumerate(self.pairs):
+            for k, (r, report) in enumerate(zip(pair, (self.report_a, self.report_b))):
+                first = str(i + 1) if k == 0 else ""
+                rows.append([first, report.model_name, "—", "", "", "", ""] if r is None else
+                            [first, report.model_name, f"{r.name} ({r.type})", r.output_shape, fmt_int(r.params),
+                             fmt_int(r.macs), _rf(r)])
+        return headers, rows, {4, 5}
+
     def _repr_html_(self) -> str:
-        headers, rows, right = self._layer_cells()
-        keep = [i for i, h in enumerate(headers) if h != "│"]
-        pick = [[r[i] for i in keep] for r in rows]
         th, tr, tright = self._total_cells()
         title = f"<p><b>{html.escape(self.report_a.model_name)} against {html.escape(self.report_b.model_name)}</b></p>"
-        return "\n".join(['<div class="glassnet-comparison">', title,
-                          html_table([headers[i] for i in keep], pick, {keep.index(i) for i in right if i in keep}),
+        return "\n".join(['<div class="glassnet-comparison">', title, html_table(*self._stacked_cells()),
                           html_table(th, tr, tright), "</div>"])
 
     def to_html(self) -> str:
         return self._repr_html_()
 
     def to_markdown(self) -> str:
-        headers, rows, right = self._layer_cells()
-        keep = [i for i, h in enumerate(headers) if h != "│"]
         th, tr, tright = self._total_cells()
         return "\n".join([f"**{self.report_a.model_name} against {self.report_b.model_name}**", "",
-                          markdown_table([headers[i] for i in keep], [[r[i] for i in keep] for r in rows],
-                                         {keep.index(i) for i in right if i in keep}), "",
-                          markdown_table(th, tr, tright)])
-
+                          markdown_table(*self._stacked_cells()), "", markdown_table(th, tr, tright)])
 
 def compare(a, b, input_shape=None, batch_size: int = 1, print_fn=None, *, example_inputs=None, dynamic=None) -> Comparison:
     """Analyse two models and set them side by side (layers, or modules, aligned by position), with totals

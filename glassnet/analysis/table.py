@@ -93,13 +93,14 @@ def html_table(headers: list[str], rows: list[list[str]], right=frozenset(), ind
     become left padding (nested modules)."""
     esc = html.escape
     out = [f"<table {attrs}>" if attrs else "<table>",
-           "<thead><tr>" + "".join(f'<th style="text-align:{"right" if i in right else "left"};padding:2px 8px">'
+           "<thead><tr>" + "".join(f'<th style="text-align:{"right" if i in right else "left"};padding:2px 8px;'
+                                   f'overflow-wrap:normal">'
                                    f"{esc(h)}</th>" for i, h in enumerate(headers)) + "</tr></thead><tbody>"]
     for cells in rows:
         tds = []
         for i, c in enumerate(cells):
             indent = len(c) - len(c.lstrip(" ")) if (i == 0 and indent_first) else 0
-            style = f'text-align:{"right" if i in right else "left"};padding:2px 8px' + (
+            style = ("text-align:right;white-space:nowrap" if i in right else "text-align:left") + ";padding:2px 8px" + (
                 f";padding-left:{8 + 6 * indent}px" if indent else "")
             tds.append(f'<td style="{style}">{esc(c.strip() if indent_first else c)}</td>')
         out.append("<tr>" + "".join(tds) + "</tr>")
