@@ -90,9 +90,9 @@ def _glassnet_shape(model, parsed):
         full = shape if len(shape) == len(expected) else (1, *shape) if len(shape) == len(expected) - 1 else None
         if full is None or any(e is not None and e != d for e, d in zip(expected[1:], full[1:])):
             one = _shape_text(names[1:])
-            raise UsageError(f"--input-shape {_shape_text(shape)} does not fit input '{t.layer.name}' of model "
-                             f"'{model.name}', which takes {_shape_text_paren(expected)}: give one sample's shape, "
-                             f"{one}, or a batch's, N,{one}")
+            which = f"input '{t.layer.name}' of model '{model.name}'" if len(inputs) > 1 else f"model '{model.name}'"
+            raise UsageError(f"--input-shape {_shape_text(shape)} does not fit {which}, which takes "
+                             f"{_shape_text_paren(expected)}: give one sample's shape, {one}, or a batch's, N,{one}")
         shapes.append(tuple(full))
     return shapes[0] if len(shapes) == 1 else shapes
 

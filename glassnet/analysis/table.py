@@ -50,12 +50,12 @@ def wrap_text(text: str, width: int) -> list[str]:
     return lines
 
 
-def _fit_widths(natural: list[int], headers: list[str], width: int, gap: int) -> list[int]:
-    """Column widths within ``width``: the widest column gives way first, down to its header's longest word
-    (or 8), so formula and name columns wrap while numbers stay whole."""
+def _fit_widths(natural: list[int], headers: list[str], right, width: int, gap: int) -> list[int]:
+    """Column widths within ``width``: the widest text column gives way first, down to its header's longest
+    word, so formula and name columns wrap; numbers (right-aligned columns) keep their width."""
     widths = list(natural)
-    floor = [max(8, *(len(w) for w in h.split())) if h.split() else 8 for h in headers]
-    floor = [min(f, n) for f, n in zip(floor, natural)]
+    floor = [n if i in right else min(n, max(4, *(len(w) for w in h.split() or [""])))
+             for i, (n, h) in enumerate(zip(natural, headers))]
     while sum(widths) + gap * (len(widths) - 1) > width:
         shrinkable = [i for i, w in enumerate(widths) if w > floor[i]]
         if not shrinkable:
@@ -69,7 +69,7 @@ def render_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     """A text table with two spaces between columns. With ``width``, long cells wrap onto further lines
     (see ``wrap_text``) so the table fits where it can; nothing is ever cut."""
     natural = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    widths = natural if width is None else _fit_widths(natural, headers, width, 2)
+    widths = natural if width is None else _fit_widths(natural, headers, right, width, 2)
 
     def lines(cells):
         cols = [wrap_text(c, w) for c, w in zip(cells, widths)]

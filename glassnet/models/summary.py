@@ -122,10 +122,6 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
             out.append(left + mid.join(parts) + right_edge)
         return out
 
-    lines = [f'Model: "{model.name}"']
-    lines.append("┏" + "┳".join("━" * s for s in segs) + "┓")
-    lines += row(headers, "┃", "┃", "┃")
-    lines.append("┡" + "╇".join("━" * s for s in segs) + "┩")
     body: list[list[str]] = []
 
     def add_layer(layer, level: int, owner):
@@ -147,6 +143,18 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
 
     for layer in model.layers:
         add_layer(layer, 0, model)
+    # numbers never wrap: the parameter column takes the width its longest count needs from the widest columns
+    need = max((len(v[2]) for v in body), default=0) + 2
+    while segs[2] < need:
+        widest = max((k for k in range(len(segs)) if k != 2), key=lambda k: segs[k])
+        if segs[widest] <= 6:
+            break
+        segs[widest] -= 1
+        segs[2] += 1
+    lines = [f'Model: "{model.name}"']
+    lines.append("┏" + "┳".join("━" * s for s in segs) + "┓")
+    lines += row(headers, "┃", "┃", "┃")
+    lines.append("┡" + "╇".join("━" * s for s in segs) + "┩")
     for i, values in enumerate(body):
         lines += row(values, "│", "│", "│")
         if i < len(body) - 1:

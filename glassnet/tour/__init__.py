@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import importlib.util
+import sys
 import time
 import traceback
 
@@ -26,10 +28,27 @@ from .. import threads as thread_policy
 from ..version import __version__
 from .report import SCHEMA_VERSION, Chapter, TourCheckFailed, write_report
 
-__all__ = ["run_tour", "CHAPTERS", "TourCheckFailed", "repeatability"]
+__all__ = ["run_tour", "CHAPTERS", "TourCheckFailed", "repeatability", "require_extras"]
 
 CHAPTERS = {1: "ch1_lstm", 2: "ch2_kernels", 3: "ch3_dense_per_pixel", 4: "ch4_depthwise", 5: "ch5_any_size",
             6: "ch6_masks"}
+
+
+# the tour's extra packages (glassnet[tour]): module → package to install
+EXTRAS = {"matplotlib": "matplotlib", "statsmodels": "statsmodels", "mlxtend": "mlxtend", "sklearn": "scikit-learn",
+          "names": "names"}
+
+
+def require_extras() -> None:
+    """Refuse to start, in one sentence, when a package the tour reads data from or draws with is missing."""
+    def absent(module: str) -> bool:
+        if module in sys.modules:
+            return sys.modules[module] is None  # None: blocked, as if not installed
+        return importlib.util.find_spec(module) is None
+    missing = [package for module, package in EXTRAS.items() if absent(module)]
+    if missing:
+        raise ImportError(f"The tour needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                          "installed. Install the tour's extras: pip install 'glassnet[tour]' (or run `make demo`).")
 
 
 def repeatability(used: list[int], forced: int | None) -> str:
@@ -57,6 +76,7 @@ def run_tour(quick: bool = False, chapters=None, out: str = "tour-report", echo=
     unknown = [n for n in numbers if n not in CHAPTERS]
     if unknown:
         raise ValueError(f"The tour has chapters {sorted(CHAPTERS)}. Received: chapter={unknown[0]}.")
+    require_extras()
     default_threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     start = time.perf_counter()
