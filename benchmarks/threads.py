@@ -197,6 +197,11 @@ def markdown(results: dict) -> str:
         cells = [_fmt_s(m[c][str(t)]) for c in CONDITIONS for t in THREADS]
         ratios = [(f"{m[c]['2'] / m[c]['1']:.2f}×" if m[c]["1"] and m[c]["2"] else "—") for c in CONDITIONS]
         lines.append(f"| {results['labels'][w]} | " + " | ".join(cells + ratios) + " |")
+    loads = results.get("load_before", {})
+    if loads:
+        lines += ["", "Load average (1 min) before the measurements, other programs included: "
+                      + "; ".join(f"{c}: {loads[c]['min']:.1f}–{loads[c]['max']:.1f}" for c in CONDITIONS if c in loads)
+                      + "."]
     if "sweep" in results["workloads"]:
         lines += ["", "One training step (batch 64), median time:", "",
                   "| model | forward MACs per step | idle, 1 thread | idle, 2 threads | loaded, 1 thread | "
@@ -228,6 +233,8 @@ def summarise(raw: dict, workloads: list[str]) -> dict:
                 vals = [r["seconds"] for r in raw[w][c][str(t)]]
                 med[w][c][str(t)] = None if any(v is None for v in vals) else statistics.median(vals)
     out = {"median_seconds": med}
+    before = {c: [r["load_before"] for w in workloads for t in THREADS for r in raw[w][c][str(t)]] for c in CONDITIONS}
+    out["load_before"] = {c: {"min": min(v), "max": max(v)} for c, v in before.items() if v}
     if "sweep" in workloads:
         rows = []
         first = raw["sweep"]["idle"]["1"][0]["steps"]
@@ -250,10 +257,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="measurements of each kind (the tour: once)")
     ap.add_argument("--json", default="bench-out/threads.json")
     ap.add_argument("--markdown", default="bench-out/threads.md")
+    ap.add_argument("--table-from", metavar="JSON", help="only print the tables of an earlier run's JSON")
     ap.add_argument("--sweep-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.sweep_child:
         sweep_child()
+        return
+    if args.table_from:
+        with open(args.table_from, encoding="utf-8") as f:
+            old = json.load(f)
+        print(markdown({**old, **summarise(old["raw"], old["workloads"])}))
         return
     workloads = args.only.split(",") if args.only else WORKLOADS
     for w in workloads:

@@ -34,8 +34,8 @@ FILE_HELP = ("FILE is path/to/file.py:function (a function returning a glassnet 
 
 
 def _api():
-    """glassnet itself, imported on first use so that ``glassnet --help`` answers without loading torch."""
-    import glassnet.seed_models, glassnet.tour  # noqa: E401 - start-up time: torch loads only for a command
+    """glassnet with the tour and the demo models, imported when a command runs rather than for ``--help``."""
+    import glassnet.seed_models, glassnet.tour  # noqa: E401 - start-up time: only the commands need them
     return glassnet
 
 
@@ -59,8 +59,9 @@ def _parse_shape(text: str | None):
     except ValueError:
         shape = []
     if not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"--input-shape must be positive integers separated by commas, batch first, like 1,28,28,1 "
-                         f"(NAME=SIZE keeps a dimension symbolic, like B=2,T=16,32); received {text!r}")
+        raise UsageError(f"--input-shape must be positive integers separated by commas, like 28,28,1 (one sample) or "
+                         f"8,28,28,1 (batch first; NAME=SIZE keeps a dimension symbolic, like B=2,T=16,32); "
+                         f"received {text!r}")
     return tuple(shape), names
 
 

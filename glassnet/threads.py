@@ -3,8 +3,8 @@
 torch starts with one thread per core. Splitting an operation pays only when it is large: for the small
 models people start with (an LSTM(10), a Conv2D on 28×28 digits) the threads spend longer meeting at
 each operation's end than working, and when another program holds a core a thread waits for it at every
-operation. ``benchmarks/threads.py`` measured this on a shared 2-core machine: with a busy-loop on each
-core, the quick tour took several times longer at 2 threads than at 1.
+operation. ``benchmarks/threads.py`` measured this on a 2-core machine shared with other programs: the
+quick tour took 66 s at 1 thread and 267 s at 2; with a busy-loop on each core, 127 s and 706 s.
 
 The rule (``choose``), in order:
 
@@ -19,7 +19,7 @@ The rule (``choose``), in order:
     with threads.for_work(macs_per_step):   # e.g. the forward multiply-adds of one batch
         for batch in data: ...
 
-This module sits at the bottom of the package (it imports only ``errors``), so every layer above may use it.
+This module sits at the bottom of the package (it imports only ``errors``), so every package above may use it.
 """
 from __future__ import annotations
 
@@ -35,11 +35,13 @@ __all__ = ["ENV", "SMALL_WORK_MACS", "set_threads", "requested", "choose", "usin
 
 ENV = "GLASSNET_THREADS"
 
-# Forward multiply-adds per step (one batch) below which one thread is the better choice on a small shared
-# machine. benchmarks/threads.py's sweep on 2 cores shared with other programs: every recurrent and dense model
-# up to 0.9·10^9 MACs per step trained 1.5× to 900× slower at 2 threads than at 1; only convolutions of 6·10^6
-# to 5·10^9 MACs gained, and only while a busy-loop held both cores (by 1.7×).
-SMALL_WORK_MACS = 1_000_000_000
+# Forward multiply-adds per step (one batch) below which one thread is the choice. benchmarks/threads.py's sweep
+# on 2 cores that other programs also used: every model measured, from 4.5·10^5 to 5.5·10^9 MACs per step
+# (LSTMs, dense and convolutional networks), trained 2.7× to 24× slower at 2 threads than at 1 without the
+# busy-loops; with them, 1.7× to 15× slower but for the two largest (1.06× and 0.92×). The threshold sits
+# above the largest work measured there; on a quiet machine with many cores the crossover is lower (not
+# measured here): set GLASSNET_THREADS there.
+SMALL_WORK_MACS = 10_000_000_000
 
 _override: int | None = None  # set_threads(); None: GLASSNET_THREADS, then the rule
 _outer: list[int] = []        # the setting before each open using() block, outermost first

@@ -111,8 +111,8 @@ def test_a_tour_chapter_trains_on_the_threads_the_rule_chooses_and_records_them(
     small = gn.Sequential([gn.Input((16, 1)), layers.LSTM(10), layers.Dense(1)])
     with ch.work(small, (16, 16, 1)):
         assert torch.get_num_threads() == 1
-    big = gn.Sequential([gn.Input((784,)), layers.Dense(8192), layers.Dense(8192)])  # 64·(784+8192)·8192 MACs
-    with ch.work(big, (64, 784)):
+    big = gn.Sequential([gn.Input((10_000, 64)), layers.LSTM(512)])  # 16·10⁴·4·512·(64+512) ≈ 1.9·10¹¹ MACs
+    with ch.work(big, (16, 10_000, 64)):
         assert torch.get_num_threads() == 3
     assert ch.threads_used == {1, 3} and ch.to_dict()["threads"] == [1, 3]
     threads.set_threads(2)
@@ -131,9 +131,11 @@ def test_the_benchmarks_load_generator_starts_two_busy_processes_and_stops_them(
         assert len(pids) == 2 and all(p.poll() is None for p in load.procs)
     assert all(not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z" for pid in pids)
     assert "gn.Sequential" in bench.quickstart_code()  # the README's Quick start, as the benchmark runs it
-    raw = {"quickstart": {c: {t: [{"seconds": s}] for t, s in (("1", 1.0), ("2", 3.0))} for c in ("idle", "loaded")}}
+    raw = {"quickstart": {c: {t: [{"seconds": s, "load_before": 0.5}] for t, s in (("1", 1.0), ("2", 3.0))}
+                          for c in ("idle", "loaded")}}
     table = bench.markdown({"workloads": ["quickstart"], "labels": bench.LABELS, **bench.summarise(raw, ["quickstart"])})
     assert "| README Quick start (wall) | 1.000 s | 3.000 s | 1.000 s | 3.000 s | 3.00× | 3.00× |" in table
+    assert "idle: 0.5–0.5; loaded: 0.5–0.5" in table
 
 
 def test_the_tour_command_reports_the_threads_it_used(tmp_path):

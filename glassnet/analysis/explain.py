@@ -86,7 +86,8 @@ class Explanation:
         return json.dumps(self.to_dict(), default=str, **kwargs)
 
     def _cells(self):
-        headers = ["Layer (type)", "Output shape", "Reads its input", "Parameters", "Multiply-adds", "Needs fixed", "Mask"]
+        headers = ["Layer (type)", "Output shape", "Reads its input", "Parameters", "Multiply-adds", "Needs fixed",
+                   "Mask"]
         rows = []
         for r in self.rows:
             f = _facts(r)
@@ -95,12 +96,14 @@ class Explanation:
         return headers, rows
 
     def _repr_html_(self) -> str:
-        headers, rows = self._cells()
         esc = html.escape
-        return "\n".join(['<div class="glassnet-explanation">'] + ([f"<p><b>{esc(self.header)}</b></p>"] if self.header else [])
-                         + [html_table(headers, rows)]
-                         + (["<ul>" + "".join(f"<li>{esc(n.strip())}</li>" for n in self.notes) + "</ul>"] if self.notes else [])
-                         + ["</div>"])
+        out = ['<div class="glassnet-explanation">']
+        if self.header:
+            out.append(f"<p><b>{esc(self.header)}</b></p>")
+        out.append(html_table(*self._cells()))
+        if self.notes:
+            out.append("<ul>" + "".join(f"<li>{esc(n.strip())}</li>" for n in self.notes) + "</ul>")
+        return "\n".join(out + ["</div>"])
 
     def to_html(self) -> str:
         return self._repr_html_()
