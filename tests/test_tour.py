@@ -12,7 +12,8 @@ from glassnet.tour import data
 
 
 @pytest.mark.slow
-def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path):
+def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLASSNET_THREADS", raising=False)
     lines = []
     result = run_tour(quick=True, out=str(tmp_path), echo=lines.append)
     assert result["failed"] == []
@@ -54,9 +55,10 @@ def test_a_failed_claim_fails_its_chapter_loudly(tmp_path, monkeypatch):
     assert "This chapter failed" in (tmp_path / "index.html").read_text()
 
 
-def test_figures_repeat_whatever_torchs_thread_setting(tmp_path):
+def test_figures_repeat_whatever_torchs_thread_setting(tmp_path, monkeypatch):
     """The tour trains on one thread whatever torch's default, so a machine with more cores (a larger default)
     gets the same figures bit for bit."""
+    monkeypatch.delenv("GLASSNET_THREADS", raising=False)
     runs = []
     for default in (1, 2):
         before = torch.get_num_threads()

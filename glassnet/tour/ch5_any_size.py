@@ -119,8 +119,9 @@ def run(ch, quick: bool) -> None:
                                 (FAR_SIZES, "tab:gray", "unseen, outside")):
         a.bar([sizes.index(s) for s in group], [results[s]["accuracy"] for s in group], color=color, label=label)
     a.set_xticks(range(len(sizes)), [str(s) for s in sizes])
-    a.set_ylim(0, 1)
-    a.legend(fontsize=8, loc="lower center")
+    a.set_ylim(0, 1.2)
+    a.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    a.legend(fontsize=8, loc="upper center", ncol=3)
     a.set_xlabel("image size (px)")
     a.set_ylabel("test accuracy")
     a.set_title("One GlobalAveragePooling2D network at every size")

@@ -29,7 +29,8 @@ def window_model(length: int) -> Sequential:
 
 
 def mask_flow(ch, model, title: str) -> None:
-    rows = [[r.name, r.type, r.output_shape, r.mask_in, r.mask_out, r.mask_effect] for r in analyze(model).rows]
+    rows = [[r.name, r.type, r.output_shape, r.mask_in or "—", r.mask_out or "—", r.mask_effect]
+            for r in analyze(model).rows]
     ch.table(["Layer", "Type", "Output shape", "Mask in", "Mask out", "What it does to the mask"], rows, title=title,
              right=set())
 
