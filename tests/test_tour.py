@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from glassnet import cli
 from glassnet.tour import CHAPTERS, run_tour
@@ -11,7 +12,8 @@ from glassnet.tour import data
 
 
 @pytest.mark.slow
-def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path):
+def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLASSNET_THREADS", raising=False)
     lines = []
     result = run_tour(quick=True, out=str(tmp_path), echo=lines.append)
     assert result["failed"] == []
@@ -19,7 +21,9 @@ def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path):
     for ch in result["chapters"]:
         assert ch["error"] is None and ch["checks"] and all(c["ok"] for c in ch["checks"]), ch["number"]
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["quick"] is True and len(saved["chapters"]) == 6
+    assert saved["quick"] is True and len(saved["chapters"]) == 6 and saved["schema_version"] == 1
+    assert saved["threads"]["used"] == [1] and "repeat bit for bit" in saved["repeatability"]
+    assert "—" not in json.dumps(saved["chapters"][0]["figures"]) and '"?"' not in json.dumps(saved)
     figures = {c["number"]: c["figures"] for c in saved["chapters"]}
     assert figures[1]["lstm_params"]["with_bias"] == 480 and figures[1]["lstm_params"]["without_bias"] == 440
     assert all(r["lstm_params"] == 480 for r in figures[1]["window_results"].values())
@@ -30,6 +34,8 @@ def test_quick_tour_runs_every_chapter_and_writes_its_report(tmp_path):
     assert all(t["met"] is None for c in saved["chapters"] for t in c["targets"])
     page = (tmp_path / "index.html").read_text()
     assert page.count("<h2 id=") == 6 and page.count("data:image/png;base64,") >= 4
+    assert all(f"Chapter {n} ran in " in page for n in CHAPTERS) and "seed's" not in page
+    assert "{'" not in page and "<pre>Analysis of" not in page  # no dict reprs; analyses are HTML tables
     assert "http://" not in page and "https://" not in page  # self-contained
     text = "\n".join(lines)
     assert "Chapter 6. Masking against Embedding(mask_zero=True)" in text and "epoch" in text
@@ -47,6 +53,23 @@ def test_a_failed_claim_fails_its_chapter_loudly(tmp_path, monkeypatch):
     assert saved["failed"] == [3]
     assert "the claim 'one equals two' does not hold: 1 != 2" in saved["chapters"][0]["error"]
     assert "This chapter failed" in (tmp_path / "index.html").read_text()
+
+
+def test_figures_repeat_whatever_torchs_thread_setting(tmp_path, monkeypatch):
+    """The tour trains on one thread whatever torch's default, so a machine with more cores (a larger default)
+    gets the same figures bit for bit."""
+    monkeypatch.delenv("GLASSNET_THREADS", raising=False)
+    runs = []
+    for default in (1, 2):
+        before = torch.get_num_threads()
+        torch.set_num_threads(default)
+        try:
+            result = run_tour(quick=True, chapters=[4], out=str(tmp_path / str(default)), echo=lambda *_: None)
+        finally:
+            torch.set_num_threads(before)
+        assert result["threads"] == {"used": [1], "requested": None, "torch_default": default}
+        runs.append(result["chapters"][0]["figures"])
+    assert runs[0] == runs[1] and runs[0]["separable_vs_full"]["conv2d"]["test_accuracy"] > 0
 
 
 def test_tour_command_line_rejects_an_unknown_chapter(capsys):

@@ -66,7 +66,7 @@ def _nulls(obj):
 
 class Report:
     """What ``gn.analyze`` returns: ``rows``, ``totals``, ``print(report)``, ``to_dict()``, ``to_json()``,
-    ``to_html()`` (and Jupyter's ``_repr_html_``), ``to_markdown()``.
+    ``to_html()`` (and Jupyter's ``_repr_html_``), ``to_markdown()``, ``to_text(width)``.
 
     ``method`` says where the numbers come from (``METHODS``); ``constraints`` what the model fixes or
     bounds among the dimensions the user asked to be dynamic; ``notes`` sentences a reader must see (for
@@ -128,6 +128,10 @@ class Report:
         totals["training_memory_breakdown"] = breakdown
         return Report(self.model_name, rows, totals, dims, dims.get("B", self.batch_size), method=self.method,
                       notes=self.notes, constraints=self.constraints, exprs=self._exprs)
+
+    def to_text(self, width: int | None = None) -> str:
+        """The text table; with ``width`` (a terminal's columns) long cells and lines wrap to fit, never cut."""
+        return render_report(self, CONVENTION, width)
 
     def __str__(self) -> str:
         return render_report(self, CONVENTION)

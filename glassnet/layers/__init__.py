@@ -70,3 +70,8 @@ from .applications import LayerScale, StochasticDepth
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
+
+# A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
+from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first
+
+__getattr__ = _keras_names.module_getattr("layers", __name__)

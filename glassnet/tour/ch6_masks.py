@@ -29,7 +29,8 @@ def window_model(length: int) -> Sequential:
 
 
 def mask_flow(ch, model, title: str) -> None:
-    rows = [[r.name, r.type, r.output_shape, r.mask_in, r.mask_out, r.mask_effect] for r in analyze(model).rows]
+    rows = [[r.name, r.type, r.output_shape, r.mask_in or "—", r.mask_out or "—", r.mask_effect]
+            for r in analyze(model).rows]
     ch.table(["Layer", "Type", "Output shape", "Mask in", "Mask out", "What it does to the mask"], rows, title=title,
              right=set())
 
@@ -67,9 +68,10 @@ def run(ch, quick: bool) -> None:
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     epochs = 5 if quick else 20
     log = EpochLines(ch.echo, "names", every=max(1, epochs // 5))
-    model.fit(ids[train], gender[train, None].astype(np.float32), batch_size=64, epochs=epochs, verbose=0,
-              class_weight=weights, callbacks=[log])
-    prob = model.predict(ids[test], verbose=0)[:, 0]
+    with ch.work(model, (64, ids.shape[1])):
+        model.fit(ids[train], gender[train, None].astype(np.float32), batch_size=64, epochs=epochs, verbose=0,
+                  class_weight=weights, callbacks=[log])
+        prob = model.predict(ids[test], verbose=0)[:, 0]
     pred = (prob > 0.5).astype(np.int64)
     acc, bal = float(np.mean(pred == gender[test])), balanced_accuracy(gender[test], pred)
     majority = float(np.mean(gender[test] == 0))
@@ -116,8 +118,9 @@ def run(ch, quick: bool) -> None:
     wmodel.compile(optimizer="adam", loss="mse")
     wepochs = 15 if quick else 80
     log = EpochLines(ch.echo, "windows", every=max(1, wepochs // 4))
-    wmodel.fit(padded[:cut], y[:cut], batch_size=16, epochs=wepochs, verbose=0, callbacks=[log])
-    pred = wmodel.predict(padded[cut:], verbose=0)[:, 0] * 100
+    with ch.work(wmodel, (16, length, 1)):
+        wmodel.fit(padded[:cut], y[:cut], batch_size=16, epochs=wepochs, verbose=0, callbacks=[log])
+        pred = wmodel.predict(padded[cut:], verbose=0)[:, 0] * 100
     mse = float(np.mean((pred - spots[targets[cut:]]) ** 2))
     naive = float(np.mean((spots[targets[cut:] - 1] - spots[targets[cut:]]) ** 2))
     ch.table(["Predictor", "Test MSE"], [["naive: repeat the last year", f"{naive:,.1f}"],

@@ -8,14 +8,19 @@ import io
 import json
 import math
 import os
+import re
 import time
 
+from .. import threads
+from ..analysis import analyze
 from ..analysis.table import render_table
 from ..errors import GlassnetError
 from ..io.glassnet_format import atomic_write
 from .common import plt
 
-__all__ = ["Chapter", "TourCheckFailed", "write_report", "timed_median"]
+__all__ = ["Chapter", "TourCheckFailed", "write_report", "timed_median", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1  # report.json's layout; unknown figures are null
 
 
 class TourCheckFailed(GlassnetError, AssertionError):
@@ -33,6 +38,20 @@ def timed_median(fn, repeats: int = 5, warmup: int = 1) -> float:
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
+
+
+def _panels(fig) -> list[dict]:
+    """Per panel of a figure (axes sharing a position, e.g. twinx): lines drawn and whether a legend names them."""
+    groups: dict[tuple, dict] = {}
+    for ax in fig.axes:
+        key = tuple(round(v, 4) for v in ax.get_position().bounds)
+        g = groups.setdefault(key, {"lines": 0, "legend": False})
+        g["lines"] += len(ax.get_lines())
+        g["legend"] = g["legend"] or ax.get_legend() is not None
+    if fig.legends:
+        for g in groups.values():
+            g["legend"] = True
+    return list(groups.values())
 
 
 def _plain(value):
@@ -60,6 +79,7 @@ class Chapter:
         self.targets: list[dict] = []
         self.error: str | None = None
         self.seconds: float | None = None
+        self.threads_used: set[int] = set()
         bar = "═" * 100
         self.echo(f"\n{bar}\nChapter {number}. {title}\n{bar}\nQ: {question}\n")
 
@@ -75,22 +95,41 @@ class Chapter:
         self.echo(("\n" + title + "\n" if title else "") + render_table(headers, rows, right) + "\n")
 
     def pre(self, text: str, title: str | None = None) -> None:
-        """Preformatted text: an analysis table, an error message, a model summary."""
+        """Preformatted text such as an error message (the HTML page wraps its long lines)."""
         self.blocks.append(("pre", {"title": title, "text": text}))
         self.echo(("\n" + title + "\n" if title else "") + text + "\n")
 
+    def analysis(self, result, title: str | None = None) -> None:
+        """An analysis result (``gn.analyze``, ``gn.compare``, ``gn.explain``): its text in the terminal, its
+        HTML table in the page."""
+        self.blocks.append(("html", {"title": title, "html": result._repr_html_()}))
+        self.echo(("\n" + title + "\n" if title else "") + str(result) + "\n")
+
     def plot(self, fig, caption: str) -> None:
-        """A matplotlib figure, kept as PNG bytes for the HTML report (the terminal gets the caption)."""
+        """A matplotlib figure, kept as PNG bytes for the HTML report (the terminal gets the caption).
+
+        For each panel (an axes with its twins) the page records how many lines it draws and whether it
+        has a legend, so a test can check that no panel with several lines leaves them unlabelled."""
+        panels = _panels(fig)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
         fig.clear()
         plt().close(fig)
-        self.blocks.append(("image", {"caption": caption, "png": base64.b64encode(buf.getvalue()).decode()}))
+        self.blocks.append(("image", {"caption": caption, "png": base64.b64encode(buf.getvalue()).decode(),
+                                      "panels": panels}))
         self.echo(f"[plot: {caption}]")
 
     def record(self, key: str, value) -> None:
         """A figure for report.json (numbers the prose and tables quote)."""
         self.figures[key] = _plain(value)
+
+    def work(self, model, batch_shape):
+        """A context manager for training or predicting with ``model`` on batches of ``batch_shape``: the
+        intra-op threads ``glassnet.threads`` chooses for its multiply-adds per step (recorded)."""
+        macs = analyze(model, input_shape=batch_shape).totals["macs"]
+        n = threads.choose(macs)
+        self.threads_used.add(n)
+        return threads.using(n)
 
     # ------------------------------------------------------------------ claims
     def check(self, claim: str, ok: bool, detail: str) -> None:
@@ -114,7 +153,8 @@ class Chapter:
 
     def to_dict(self) -> dict:
         return {"number": self.number, "title": self.title, "question": self.question, "seconds": self.seconds,
-                "error": self.error, "checks": self.checks, "targets": self.targets, "figures": self.figures}
+                "threads": sorted(self.threads_used), "error": self.error, "checks": self.checks,
+                "targets": self.targets, "figures": self.figures}
 
 
 # ---------------------------------------------------------------------- files
@@ -123,12 +163,30 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;ma
 color:#1d232b;line-height:1.45}
 h1{font-size:1.7em}h2{margin-top:2.2em;border-bottom:2px solid #d8dee6;padding-bottom:.2em}
 .q{font-style:italic;color:#445}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em}
-th,td{border:1px solid #d8dee6;padding:.25em .6em;text-align:left}td.r{text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f2f5f8}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.82em;border-radius:4px}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.92em;max-width:100%}
+th,td{border:1px solid #d8dee6;padding:.25em .6em;text-align:left;vertical-align:top}
+td{overflow-wrap:break-word}th{background:#f2f5f8;overflow-wrap:normal}
+td.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+pre{background:#f6f8fa;padding:.8em;font-size:.82em;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere}
+.analysis table{font-size:.8em}.analysis td,.analysis th{padding:2px 5px!important}
+.analysis ul{font-size:.9em;color:#334}
 .ok{color:#17803d}.bad{color:#b42318}.miss{color:#a15c00}figure{margin:1em 0}img{max-width:100%}
-figcaption{color:#556;font-size:.9em}.caption{font-weight:600;margin-top:1em}
+figcaption{color:#556;font-size:.9em}.caption{font-weight:600;margin-top:1em}.ran{color:#556;font-size:.85em}
 """
+
+
+_BREAK_AFTER = re.compile(r"([·×+_=]|,(?!\d))(?=\S)")  # not inside 1,234
+
+
+def _breakable(escaped: str) -> str:
+    """Escaped text with break opportunities (<wbr>) after ·, ×, +, comma, _ and =, so a formula, a shape or a
+    layer name can wrap inside a narrow table cell instead of widening the table past the page."""
+    return _BREAK_AFTER.sub(r"\1<wbr>", escaped)
+
+
+def _breakable_html(fragment: str) -> str:
+    """``_breakable`` applied to the text between the tags of an HTML fragment (an analysis table)."""
+    return re.sub(r">([^<]+)<", lambda m: ">" + _breakable(m.group(1)) + "<", fragment)
 
 
 _VERDICT = {True: ("ok", "met"), False: ("miss", "not met"), None: ("", "not judged in the quick tour")}
@@ -144,15 +202,23 @@ def _html_chapter(ch: Chapter) -> str:
             if body["title"]:
                 out.append(f'<div class="caption">{e(body["title"])}</div>')
             head = "".join(f"<th>{e(h)}</th>" for h in body["headers"])
-            rows = "".join("<tr>" + "".join(f'<td{" class=r" if i in body["right"] else ""}>{e(c)}</td>'
+            rows = "".join("<tr>" + "".join(f'<td{" class=r" if i in body["right"] else ""}>{_breakable(e(c))}</td>'
                                             for i, c in enumerate(r)) + "</tr>" for r in body["rows"])
             out.append(f"<table><tr>{head}</tr>{rows}</table>")
         elif kind == "pre":
             if body["title"]:
                 out.append(f'<div class="caption">{e(body["title"])}</div>')
             out.append(f"<pre>{e(body['text'])}</pre>")
+        elif kind == "html":  # an analysis result's own HTML (escaped where it was built)
+            if body["title"]:
+                out.append(f'<div class="caption">{e(body["title"])}</div>')
+            out.append(f'<div class="analysis">{_breakable_html(body["html"])}</div>')
         elif kind == "image":
-            out.append(f'<figure><img alt="{e(body["caption"])}" src="data:image/png;base64,{body["png"]}">'
+            panels = body.get("panels", [])
+            lines = max((p["lines"] for p in panels), default=0)
+            unlabelled = sum(1 for p in panels if p["lines"] > 1 and not p["legend"])
+            out.append(f'<figure data-most-lines="{lines}" data-unlabelled-panels="{unlabelled}">'
+                       f'<img alt="{e(body["caption"])}" src="data:image/png;base64,{body["png"]}">'
                        f"<figcaption>{e(body['caption'])}</figcaption></figure>")
     if ch.checks or ch.error:
         items = "".join(f'<li class="{"ok" if c["ok"] else "bad"}">{"✔" if c["ok"] else "✘"} {e(c["claim"])} — '
@@ -165,7 +231,8 @@ def _html_chapter(ch: Chapter) -> str:
         out.append(f"<h3>Accuracy targets (reported, not tuned)</h3><ul>{items}</ul>")
     if ch.error:
         out.append(f'<p class="bad"><b>This chapter failed:</b> {e(ch.error)}</p>')
-    out.append(f"<p><small>{ch.seconds:.1f} s</small></p>" if ch.seconds is not None else "")
+    if ch.seconds is not None:
+        out.append(f'<p class="ran">Chapter {ch.number} ran in {ch.seconds:.1f} s.</p>')
     return "\n".join(out)
 
 
@@ -186,7 +253,8 @@ def write_report(folder: str, chapters: list[Chapter], meta: dict) -> tuple[str,
             f"on real data that ships inside Python packages. Every number below was computed by this run "
             f"({mode} tour, glassnet {e(str(meta.get('glassnet')))}, torch {e(str(meta.get('torch')))}, "
             f"{e(str(meta.get('date')))}, {meta.get('seconds', 0):.0f} s). The figures are in report.json.</p>"
-            f"<ol>{toc}</ol>" + "\n".join(_html_chapter(c) for c in chapters) + "</body></html>")
+            + (f"<p><small>{e(meta['repeatability'])}</small></p>" if meta.get("repeatability") else "")
+            + f"<ol>{toc}</ol>" + "\n".join(_html_chapter(c) for c in chapters) + "</body></html>")
     with atomic_write(html_path) as f:
         f.write(page.encode("utf-8"))
     return html_path, json_path
