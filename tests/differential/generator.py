@@ -14,7 +14,8 @@ Spec schema::
 
     functional: {"type": "functional", "inputs": [INPUT, ...], "layers": [ENTRY, ...]  (in creation order),
                  "calls": [{"layer": id, "in": tid | [tid, ...], "kw": {"initial_state": [tid, ...]},
-                            "out": [tid, ...]}, ...]  (in call order),
+                            "out": [tid, ...], "masked_in": true (if an input carries a Keras mask)},
+                           ...]  (in call order),
                  "outputs": [tid, ...], "run_dim": int}
     sequential: {"type": "sequential", "inputs": [INPUT], "layers": [ENTRY, ...] (creation order),
                  "chain": [id, ...] (call order), "run_dim": int}
@@ -491,7 +492,8 @@ class _Drawer:
                 self.first_in[layer_id] = (operands[0].shape, operands[0].dtype)
         self.calls.append({"layer": layer_id, "in": operands[0].id if len(operands) == 1 and not
                            (entry or {}).get("list_input") else [o.id for o in operands],
-                           **({"kw": kw} if kw else {}), "out": [t.id for t in new]})
+                           **({"kw": kw} if kw else {}), "out": [t.id for t in new],
+                           **({"masked_in": True} if any(o.masked for o in operands) else {})})
         self.chain.append(layer_id)
         return new
 
@@ -652,6 +654,8 @@ def draw_spec(r: random.Random, keras, inputs: list[dict], depth: int, counter: 
     outputs = [t.id for t in d.tensors if t.uses == 0 and not t.is_input and t.is_float]
     if not outputs or any(t.uses == 0 for t in d.tensors if t.is_input):
         return None
+    if len(outputs) > 1 and coin(r, 0.1):  # a dangling branch: layers (even inputs) the outputs do not need
+        outputs.remove(r.choice(outputs))
     entries = list(d.entries)
     if coin(r, 0.5):
         r.shuffle(entries)
