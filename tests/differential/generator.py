@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["KINDS", "MERGES", "NOT_GENERATED", "LAMBDAS", "generate", "build", "describe", "walk_entries",
-           "same_padding_is_symmetric"]
+           "features", "same_padding_is_symmetric"]
 
 # ---------------------------------------------------------------------------------------------------------
 # drawing helpers
@@ -411,7 +411,7 @@ def _input_domain(r: random.Random, dtype_ok: bool = True) -> dict:
     if dom == "seq":
         t = var(0.2)
         return {"shape": [r.choice((3, 4, 5, 6)) if t is not None else None, r.choice((2, 3, 4))],
-                "dtype": "float32", "pad": r.choice((None, 0.0, 0.0, 0.0, 1.0))}
+                "dtype": "float32", "pad": r.choice((None, 0.0, 0.0, 0.0, 1.0))}  # run._perturbed keeps 0 and 1
     if dom == "tok":
         t = var(0.2)
         return {"shape": [r.choice((4, 5, 6)) if t is not None else None], "dtype": "int32",
@@ -723,3 +723,48 @@ def describe(spec: dict, nested: bool = False) -> str:
         if created != called:
             text += f" created in order {['L%d' % i for i in created]}"
     return text
+
+
+def features(spec: dict) -> set[str]:
+    """What a spec exercises beyond its layer kinds (the fixed-seed test checks its seeds cover them all)."""
+    out = {"sequential model" if spec["type"] == "sequential" else "functional model"}
+    if len(spec["inputs"]) > 1:
+        out.add("several inputs")
+    for s in spec["inputs"]:
+        if s.get("pad") is not None:
+            out.add(f"padded float input (pad value {s['pad']})")
+        if None in s["shape"]:
+            out.add("variable dimension")
+    by_id = {e["id"]: e for e in spec["layers"]}
+    if spec["type"] == "functional":
+        if len(spec["outputs"]) > 1:
+            out.add("several outputs")
+        called = list(dict.fromkeys(c["layer"] for c in spec["calls"]))
+        if [e["id"] for e in spec["layers"]] != called:
+            out.add("layers created in another order than called")
+        counts: dict[int, int] = {}
+        produced = set()
+        for c in spec["calls"]:
+            counts[c["layer"]] = counts.get(c["layer"], 0) + 1
+            produced.update(c["out"])
+            e = by_id[c["layer"]]
+            if c.get("kw", {}).get("initial_state"):
+                out.add("initial_state")
+            if c.get("masked_in"):
+                out.add(f"masked input to {'a merge' if not isinstance(c['in'], int) and e['kind'] != 'Model' else e['kind']}")
+            if e["kind"] == "Model" and not isinstance(c["in"], int):
+                out.add("nested model on a list of tensors")
+        if any(n > 1 for n in counts.values()):
+            out.add("shared layer")
+        used = {i for c in spec["calls"] for i in ([c["in"]] if isinstance(c["in"], int) else c["in"])}
+        if any(t not in used and t not in spec["outputs"] for t in produced):
+            out.add("dangling branch")
+    for e in spec["layers"]:
+        if e["kind"] == "Model":
+            out.add(f"nested {e['spec']['type']} model")
+            out |= {f"nested: {f}" if not f.startswith("nested") else f for f in features(e["spec"])}
+        if e["kind"] == "Embedding" and (e.get("args") or {}).get("mask_zero"):
+            out.add("Embedding(mask_zero=True)")
+        if e["kind"] == "Bidirectional" and "backward" in e:
+            out.add("Bidirectional with backward_layer")
+    return out
