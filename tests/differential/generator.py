@@ -23,7 +23,8 @@ Spec schema::
                  "pad": None | float (float sequences: the value padded steps hold, which a Masking layer on
                  this input uses)}
     ENTRY:      {"id": int, "kind": class name | "Model", "args": {...}, "inner": ENTRY (wrappers),
-                 "backward": ENTRY (Bidirectional with an explicit backward layer), "spec": SPEC ("Model")}
+                 "backward": ENTRY (Bidirectional with an explicit backward layer), "spec": SPEC ("Model"),
+                 "trainable": false (a frozen nested model)}
 
 Tensor ids ``0 .. len(inputs) - 1`` are the inputs. ``run_dim`` is the size every variable (None)
 dimension takes in the data.
@@ -350,7 +351,10 @@ def make_layer(entry: dict, L, Input, Model, Sequential):
     """One layer (or nested model) of a spec, made with the layers module ``L``."""
     kind = entry["kind"]
     if kind == "Model":
-        return build(entry["spec"], L, Input, Model, Sequential)
+        model = build(entry["spec"], L, Input, Model, Sequential)
+        if entry.get("trainable") is False:
+            model.trainable = False
+        return model
     args = dict(entry.get("args") or {})
     if kind == "Lambda":
         args["function"] = LAMBDAS[args["function"]]
@@ -511,6 +515,8 @@ class _Drawer:
             return False
         k = r.choices(rows, [k.weight for k in rows])[0]
         entry: dict[str, Any] = {"id": self._new_id(), "kind": k.name, "args": k.args(r, t)}
+        if coin(r, 0.06):  # a frozen layer: its weights are non-trainable (order of weights, training)
+            entry["args"]["trainable"] = False
         if k.inner is not None:
             inner = k.inner(r, t)
             if inner is None:
@@ -598,6 +604,8 @@ class _Drawer:
         if sub is None:
             return False
         entry = {"id": self._new_id(), "kind": "Model", "spec": sub, "list_input": len(operands) > 1}
+        if coin(self.r, 0.1):
+            entry["trainable"] = False
         return self._call(entry, operands, single=single) is not None
 
     # -- the whole graph ----------------------------------------------------------------------------
@@ -760,6 +768,8 @@ def features(spec: dict) -> set[str]:
         if any(t not in used and t not in spec["outputs"] for t in produced):
             out.add("dangling branch")
     for e in spec["layers"]:
+        if (e.get("args") or {}).get("trainable") is False or e.get("trainable") is False:
+            out.add("frozen layer")
         if e["kind"] == "Model":
             out.add(f"nested {e['spec']['type']} model")
             out |= {f"nested: {f}" if not f.startswith("nested") else f for f in features(e["spec"])}
