@@ -111,11 +111,14 @@ def _arg_paths(spec: dict, prefix: tuple = ()) -> Iterator[tuple]:
         yield from _entry_arg_paths(e, prefix + ("layers", i))
 
 
+# arguments a layer cannot do without (or whose default would change the shapes the spec relies on)
+_REQUIRED = {"units", "filters", "kernel_size", "input_dim", "output_dim", "function", "target_shape", "dims",
+             "rate", "mask_value"}
+
+
 def _entry_arg_paths(e: dict, prefix: tuple) -> Iterator[tuple]:
     for key in list((e.get("args") or {})):
-        if not (e["kind"] in ("Dense",) and key == "units") and key not in (
-                "filters", "kernel_size", "input_dim", "output_dim", "function", "target_shape", "dims", "units",
-                "rate", "mask_value"):
+        if key not in _REQUIRED:
             yield prefix + ("args", key)
     for key in ("inner", "backward"):
         if key in e:
