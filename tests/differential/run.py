@@ -443,15 +443,19 @@ def check_spec(spec: dict, tmpdir: str, skip_known: bool = False, stages: tuple[
                     continue
                 try:
                     back = keras.models.load_model(path, safe_mode=safe, **({"compile": False} if suffix == ".h5" else {}))
-                    diff = outputs_diff(_predict(back, xs), want)  # Keras against Keras: no round-off to allow
-                    if diff is not None:
-                        result.fail(f"gn->keras {suffix}", *diff)
+                    # Keras against Keras: no round-off to allow
+                    failure = outputs_diff(_predict(back, xs), want)
                 except Exception as exc:  # noqa: BLE001
+                    failure = (f"Keras load/predict: {_cause(exc)}", traceback.format_exc())
+                if failure is not None:
+                    # Keras 3.15.1 does not always read its own files back (legacy .h5: LayerNormalization's
+                    # axis list, some layers' weights): then glassnet's file is not to blame
                     own = _keras_round_trip(km, os.path.join(tmpdir, f"kk{suffix}"), safe, xs, want)
                     if own is not None:
-                        result.not_compared.append(f"gn->keras {suffix}: Keras cannot load its own file: {own}")
+                        result.checked.remove(f"gn->keras {suffix}")
+                        result.not_compared.append(f"gn->keras {suffix}: Keras does not read its own file back: {own}")
                     else:
-                        result.fail(f"gn->keras {suffix}", f"Keras load/predict: {_cause(exc)}", traceback.format_exc())
+                        result.fail(f"gn->keras {suffix}", *failure)
 
         # -- one optimizer step
         for stage in ("train sgd", "train adam"):
