@@ -16,6 +16,9 @@ import glassnet as gn
 
 RTOL = 1e-5
 
+# Keras warns, as glassnet does, that a nested model passes no mask on
+pytestmark = pytest.mark.filterwarnings(r"ignore:Layer '(inner|middle)' \(of type Functional\).*:UserWarning")
+
 
 def _both(keras, build, mask_dropped_by=None):
     """The Keras model and glassnet's twin, with the same random weights. ``mask_dropped_by``: the nested model
