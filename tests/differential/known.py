@@ -180,33 +180,46 @@ def _batchnorm_runs_more_than_once(ctx: Context) -> bool:
     return visit(ctx.spec, 1)
 
 
+def _creates_mask(e: dict) -> bool:
+    return e["kind"] == "Masking" or (e["kind"] == "Embedding" and bool((e.get("args") or {}).get("mask_zero")))
+
+
 def _mask_flow(spec: dict, masked_inputs: frozenset = frozenset(), nested: bool = False) -> Iterator[tuple]:
     """Every call of a spec (nested specs' included, in call order) as ``(entry, call, masked, runtime_only)``:
     per input of the call, whether it may carry a mask at run time (downstream of Masking or
     Embedding(mask_zero=True) along any path, a superset), and whether that mask may be one glassnet's graph
-    did not record (it exists only at run time: inside a nested model fed a masked tensor, or after a
-    nested model fed one, whose output tensors keep their masks at run time in Keras)."""
-    if spec["type"] == "sequential":
-        chain_masked = bool(masked_inputs)
-        for lid in spec["chain"]:
-            e = _entries(spec)[lid]
-            yield e, None, [chain_masked], [chain_masked]
-            if e["kind"] == "Model":
-                yield from _mask_flow(e["spec"], frozenset({0}) if chain_masked else frozenset(), True)
-        return
+    did not record: it exists only at run time, inside a nested model fed a masked tensor, or after a nested
+    model that is fed one or makes one (Keras's symbolic outputs of a nested model carry no mask, but at run
+    time its output tensors keep the masks its layers set). ``call`` is None in a Sequential."""
     by_id = _entries(spec)
+    if spec["type"] == "sequential":
+        masked = bool(masked_inputs)
+        runtime = masked and nested
+        for lid in spec["chain"]:
+            e = by_id[lid]
+            yield e, None, [masked], [runtime]
+            if e["kind"] == "Model":
+                yield from _mask_flow(e["spec"], frozenset({0}) if masked else frozenset(), True)
+                if masked or any(_creates_mask(x) for x in G.walk_entries(e["spec"])):
+                    masked = runtime = True
+            elif _creates_mask(e):
+                masked = True
+        return
     masked, runtime_only = set(masked_inputs), set(masked_inputs) if nested else set()
     for c in spec["calls"]:
         e = by_id[c["layer"]]
         ins = [c["in"]] if isinstance(c["in"], int) else list(c["in"])
         m = [t in masked for t in ins]
-        yield e, c, m, [t in runtime_only for t in ins]
-        if e["kind"] == "Model" and any(m):
+        r = [t in runtime_only for t in ins]
+        yield e, c, m, r
+        if e["kind"] == "Model":
             yield from _mask_flow(e["spec"], frozenset(k for k, x in enumerate(m) if x), True)
-            runtime_only.update(c["out"])
-        if any(m) or e["kind"] == "Masking" or (e["kind"] == "Embedding" and (e.get("args") or {}).get("mask_zero")):
+            if any(m) or any(_creates_mask(x) for x in G.walk_entries(e["spec"])):
+                masked.update(c["out"])
+                runtime_only.update(c["out"])
+        if any(m) or _creates_mask(e):
             masked.update(c["out"])
-        if any(t in runtime_only for t in ins):
+        if any(r):
             runtime_only.update(c["out"])
 
 
