@@ -33,7 +33,7 @@ import glassnet as gn
 from differential import generator as G
 from differential import run as R
 
-SEEDS = range(400)
+SEEDS = range(320)
 CHUNKS = 8
 
 

@@ -522,7 +522,7 @@ class _Drawer:
             if inner is None:
                 return False
             entry["inner"] = inner
-            if k.name == "Bidirectional" and coin(r, 0.1):
+            if k.name == "Bidirectional" and coin(r, 0.25):
                 entry["backward"] = {"kind": inner["kind"], "args": {
                     **inner["args"], "go_backwards": not inner["args"].get("go_backwards", False),
                     "activation": r.choice(RNN_ACTIVATIONS)}}
