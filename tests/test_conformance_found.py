@@ -99,10 +99,6 @@ def test_layer_order_counts_keras_mask_op_nodes(keras, tmp_path):
         [[tuple(w.shape) for w in layer.weights] for layer in k.layers]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "a functional model with an input that no output depends on (Keras builds, saves and loads it) cannot be "
-    "saved: glassnet/models/config.py functional_config numbers the input's node among the graph's nodes "
-    "(index() → ValueError '<Node> is not in list'), but an unused input's node is not in graph_nodes()"))
 def test_model_with_an_unused_input_saves(keras, tmp_path):
     def build(L, Input, Model):
         a, b = Input((3,)), Input((3,))
@@ -168,11 +164,6 @@ def test_shared_layer_nodes_keep_their_numbers_when_loading(keras, tmp_path):
     _load_in_glassnet(k, str(tmp_path / "k.keras"), xs)
 
 
-@pytest.mark.xfail(strict=True, raises=gn.FileFormatError, reason=(
-    "Keras records every mask computation of a functional graph as op nodes (here Add's mask: LogicalOr); "
-    "legacy .h5 configs carry no 'module' key, and glassnet/models/config.py _is_op recognises op entries "
-    "without one only by the class names NotEqual and Any, so the file is refused (Unknown layer class "
-    "'LogicalOr'); other ops Keras records: ExpandDims, OnesLike, ZerosLike, Concatenate, Any, ..."))
 def test_legacy_h5_with_mask_merge_ops_loads(keras, tmp_path):
     def build(L, Input, Model):
         x = Input((6, 3))
@@ -188,10 +179,6 @@ def test_legacy_h5_with_mask_merge_ops_loads(keras, tmp_path):
 # -------------------------------------------------------------------------------------------------------------
 # shapes and masks
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "Lambda(output_shape=...) with None for a variable axis: glassnet/layers/core.py Lambda.compute_output_shape "
-    "returns the None as it is instead of a symbolic dimension, and the next layer's shape rule fails on it "
-    "(dims.conv_output_length: unsupported operand type(s) for /: 'NoneType' and 'One'); Keras builds and runs it"))
 def test_lambda_output_shape_with_none(keras):
     def build(L, Input, Model):
         x = Input((None, 3))
@@ -237,12 +224,6 @@ def test_merge_sees_masks_that_exist_only_at_run_time(keras, build):
 # -------------------------------------------------------------------------------------------------------------
 # training
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "glassnet/training/optimizers.py maps Adam onto torch.optim.Adam, which adds epsilon to the bias-corrected "
-    "sqrt(v_hat): w -= lr·m_hat/(sqrt(v_hat) + eps); Keras 3 (optimizers/adam.py, and its torch backend) adds "
-    "it to the raw sqrt(v) and corrects the rate: w -= lr·sqrt(1-b2^t)/(1-b1^t) · m/(sqrt(v) + eps), i.e. an "
-    "epsilon 1/sqrt(1-b2^t) (~32 at step 1) times larger; the steps differ wherever |gradient| is not far above "
-    "epsilon (here gradients ~1e-4 with the default epsilon 1e-7)"))
 def test_adam_step_matches_keras(keras):
     def build(L, Input, Model):
         x = Input((3,))
@@ -285,28 +266,23 @@ def test_shared_batchnorm_updates_in_keras_execution_order(keras):
     _one_step(keras, k, g, [x], [rng.standard_normal((4, 2)).astype(np.float32) for _ in range(2)], "SGD", 0.1)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "a model without trainable weights cannot be compiled: glassnet/training/trainer.py Trainer.__init__ "
-    "hands an empty parameter list to the torch optimizer ('optimizer got an empty parameter list'); Keras "
-    "compiles it and train_on_batch returns the loss (nothing to update)"))
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights:UserWarning")
 def test_model_without_trainable_weights_trains(keras):
     def build(L, Input, Model):
         x = Input((3,))
         return Model(x, L.Activation("tanh")(x))
     k, g = _both(keras, build)
     rng = np.random.default_rng(2)
-    _one_step(keras, k, g, [rng.standard_normal((4, 3)).astype(np.float32)],
-              [rng.standard_normal((4, 3)).astype(np.float32)], "SGD", 0.1)
+    # Keras warns that the model has no trainable weights, and glassnet says the same
+    with pytest.warns(gn.GlassnetWarning, match="does not have any trainable weights"):
+        _one_step(keras, k, g, [rng.standard_normal((4, 3)).astype(np.float32)],
+                  [rng.standard_normal((4, 3)).astype(np.float32)], "SGD", 0.1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "trainable=False given to a constructor does not reach the weights of sublayers: glassnet/layers/base.py "
-    "Layer.__init__ only stores the flag (the trainable setter, which freezes sublayers, is not applied to "
-    "the cell an RNN creates afterwards, nor to Bidirectional's and TimeDistributed's layers), and "
-    "glassnet/models/model.py Model(..., trainable=False) freezes nothing, which is how a frozen nested model "
-    "comes back from a Keras config: its weights train, and legacy .h5 files (trainable then non-trainable "
-    "weights per layer) no longer line up; Keras freezes every weight below"))
 def test_trainable_false_in_a_constructor_freezes_sublayers(keras):
+    """As Keras: a frozen layer lists no trainable weights; an LSTM/GRU/SimpleRNN hands its flag to its cell;
+    the layer a wrapper wraps keeps its own flag, so a model above still trains it (Keras collects the
+    variables' own flags)."""
     def build(L, Input, Model):
         x = Input((4, 3))
         h = L.GRU(3, return_sequences=True, trainable=False)(x)
@@ -323,10 +299,12 @@ def test_trainable_false_in_a_constructor_freezes_sublayers(keras):
 
 
 def test_the_documented_classes_are_the_ones_here():
-    """tests/differential/known.py names, for each class it leaves out of the fixed-seed test, a test here."""
+    """tests/differential/known.py names, for each class it leaves out of the fixed-seed test, a test here that
+    is still marked xfail; a fixed class's test stays here, unmarked, as a regression test."""
     import sys
     sys.path.insert(0, os.path.dirname(__file__))
     from differential.known import KNOWN
     names = {k.name for k in KNOWN}
-    here = {n for n in globals() if n.startswith("test_") and n != "test_the_documented_classes_are_the_ones_here"}
-    assert names == here
+    open_here = {n for n, f in globals().items() if n.startswith("test_")
+                 and any(m.name == "xfail" for m in getattr(f, "pytestmark", []))}
+    assert names == open_here

@@ -296,10 +296,15 @@ class Layer(nn.Module):
 
     @property
     def trainable_weights(self) -> list[torch.Tensor]:
+        """As Keras: none when this layer is frozen, whatever its sub-layers say."""
+        if not self._trainable:
+            return []
         return [w for w in self.weights if isinstance(w, nn.Parameter) and w.requires_grad]
 
     @property
     def non_trainable_weights(self) -> list[torch.Tensor]:
+        if not self._trainable:
+            return self.weights
         return [w for w in self.weights if not (isinstance(w, nn.Parameter) and w.requires_grad)]
 
     trainable_variables = trainable_weights

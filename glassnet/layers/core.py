@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, checks, initializers
-from ..dims import as_dim, fmt_shape, is_fixed, product, symbol
+from ..dims import BATCH, as_dim, fmt_shape, is_fixed, product, symbol
 from ..errors import ConfigError, ShapeError
 from ..formula import plus, prod, sym
 from . import registry
@@ -349,11 +349,17 @@ class Lambda(Layer):
 
     def compute_output_shape(self, input_shape):
         if callable(self._output_shape):
-            return tuple(self._output_shape(input_shape))
+            return self._named(tuple(self._output_shape(input_shape)))
         if self._output_shape is not None:
             batch = input_shape[0] if isinstance(input_shape, tuple) else input_shape[0][0]
-            return (batch, *tuple(self._output_shape))
+            return self._named((batch, *tuple(self._output_shape)))
         return self._probe_shape(input_shape)
+
+    def _named(self, shape: tuple) -> tuple:
+        """A given output shape with each None past the batch axis made a dimension of its own, as Keras
+        leaves it variable."""
+        return tuple(d if d is not None else BATCH if i == 0 else symbol(f"{self.name}_{i}")
+                     for i, d in enumerate(shape))
 
     def _probe_shape(self, input_shape):
         """Infer the output shape by running the function on zeros of two sizes for variable dims."""

@@ -355,7 +355,8 @@ class RNNBase(RNN):
         checks.positive_int(self, "units", cell_kwargs.get("units"))
         checks.number_in(self, "dropout", cell_kwargs.get("dropout", 0.0), 0, 1)
         checks.number_in(self, "recurrent_dropout", cell_kwargs.get("recurrent_dropout", 0.0), 0, 1)
-        return cell_class(name=cell_name, dtype=self.dtype_policy, **cell_kwargs)
+        # as Keras's LSTM/GRU/SimpleRNN, the cell takes the layer's trainable flag
+        return cell_class(name=cell_name, dtype=self.dtype_policy, trainable=self._trainable, **cell_kwargs)
 
 
     @property

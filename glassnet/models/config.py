@@ -42,7 +42,7 @@ def functional_config(model) -> dict[str, Any]:
     """Keras 3's functional config. A node is numbered among the layer's nodes that belong to this model (a
     layer shared with another model keeps its own numbering here); in ``input_layers`` and ``output_layers``
     a nested functional model's nodes count from 1, as Keras numbers them (Functional.get_config)."""
-    nodes = set(model.graph_nodes())
+    nodes = set(model.graph_nodes()) | {t.node for t in model.inputs}  # an input no output uses is still one
 
     def index(node) -> int:
         own = [n for n in node.layer._inbound_nodes if n in nodes]
