@@ -59,7 +59,6 @@ _LAYERS: dict[str, str | None] = {
     "TorchModuleWrapper": "A glassnet model is itself a torch.nn.Module: put it inside your torch code instead",
     "Wrapper": "subclass layers.Layer (see layers.TimeDistributed and layers.Bidirectional)",
     "InputSpec": "Inputs are checked against gn.Input's shape and each layer's compute_output_shape",
-    "ReversibleEmbedding": "layers.Embedding; project back with x @ embedding.embeddings.T",
     "ActivityRegularization": None,
     # Keras's functional forms of the merge layers
     "add": _FUNCTIONAL.format("Add"), "average": _FUNCTIONAL.format("Average"),

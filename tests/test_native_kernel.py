@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import glassnet as gn
 from glassnet import layers
 from glassnet.kernels import native
 from glassnet.kernels.sequence import lstm_sequence
@@ -165,3 +166,19 @@ def test_the_entry_points_refuse_wrong_shapes_and_sizes():
     bad = (ctypes.c_int64 * 9)(*(good[:7] + [good[7] - 1] + good[8:]))  # hs one element short
     assert lib.glassnet_lstm_forward(B, T, d, *ptrs, bad) == -1
     assert torch.all(hs == 7.0)  # nothing was written
+
+
+@pytest.mark.parametrize("rnn", ["LSTM", "GRU", "SimpleRNN"])
+def test_masked_recurrent_layers_run_on_the_meta_device_and_count_as_the_analysis_says(rnn):
+    """A masked recurrence on the meta device (shape-only runs, as FLOP counting does) takes the general path
+    instead of asking the mask where its padding sits; torch's count equals the cost rule's."""
+    from torch.utils.flop_counter import FlopCounterMode
+    layer = getattr(gn.layers, rnn)
+    i = gn.Input((6, 3))
+    model = gn.Model(i, layer(2)(layer(4, return_sequences=True)(gn.layers.Masking()(i))))
+    macs = gn.analyze(model, input_shape=(2, 6, 3)).totals["macs"]
+    meta = model.to("meta")
+    with FlopCounterMode(display=False) as counter:
+        out = meta(torch.empty((2, 6, 3), device="meta"))
+    assert out.shape == (2, 2) and out.device.type == "meta"
+    assert counter.get_total_flops() == 2 * macs

@@ -5,8 +5,8 @@ Keras's classes are grouped by where Keras defines them:
 
 * modelling layers — everything a model computes with (``keras.src.layers`` outside preprocessing);
 * preprocessing and augmentation layers (``keras.src.layers.preprocessing``);
-* backend bridges, out of scope: layers that run another framework's code (``JaxLayer``, ``FlaxLayer``,
-  ``TFSMLayer``, ``TorchModuleWrapper``);
+* backend bridges: layers that run another framework's code (``JaxLayer``, ``FlaxLayer``, ``TFSMLayer``: out
+  of scope) or a torch module (``TorchModuleWrapper``, which glassnet has);
 * base classes and specs, which files never name (``Layer``, ``Wrapper``, ``InputSpec``).
 
 It prints each group with what is missing and exits with status 1 when a modelling class is missing (0

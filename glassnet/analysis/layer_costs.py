@@ -18,6 +18,7 @@ from ..layers.cost import Cost
 from ..layers.input_layer import InputLayer
 from ..structure import flatten, map_structure
 from .module_report import traced_cost
+from .symbolic import text, tidy
 from .report import Report, Row
 
 __all__ = ["analyze_model", "nested_model_cost", "layer_row", "node_cost"]
@@ -300,6 +301,7 @@ def analyze_model(model, input_shape=None, batch_size: int = 1, dtype: str = "fl
     macs_list = [r.macs for r in rows]
     macs = None if any(m is None for m in macs_list) else sum(macs_list)
     known = sum(m for m in macs_list if m is not None)
+    total_expr = _total_macs_formula(model, rows, subs)
     per_tensor = {}
     for node in model.graph_nodes():
         for t in node.outputs:
@@ -319,5 +321,18 @@ def analyze_model(model, input_shape=None, batch_size: int = 1, dtype: str = "fl
         "training_memory_breakdown": {"weights": weights_b, "gradients": train_b, "optimizer_state (Adam: 2 per weight)": 2 * train_b,
                                       "activations_saved_for_backward": saved_total},
     }
+    totals["formulas"] = {"macs": text(total_expr), "flops": None if total_expr is None else text(tidy(2 * total_expr))}
     dims = {str(k): v for k, v in subs.items()}
     return Report(model.name, rows, totals, dims, subs.get(BATCH))
+
+
+def _total_macs_formula(model, rows, subs):
+    """The model's multiply-adds as one formula: the sum of its rows' per-call formulas over the input's dims,
+    the sizes given in ``subs`` put in; None when a row's cost is unknown."""
+    if any(r.macs_expr == "?" for r in rows):
+        return None
+    names = {str(BATCH): BATCH}
+    for t in model.inputs:
+        names.update({str(d): d for d in t.symbolic_shape if not is_fixed(d)})
+    total = sympy.Add(*[sympy.sympify(r.macs_expr or "0", locals=names) for r in rows])
+    return tidy(total.xreplace({k: sympy.Integer(v) for k, v in subs.items() if isinstance(k, sympy.Symbol)}))

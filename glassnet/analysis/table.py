@@ -162,9 +162,15 @@ def _summary(report) -> list[str]:
     lines = [f"Params: {fmt_int(t['params'])} (trainable {fmt_int(t['trainable_params'])}, "
              f"non-trainable {fmt_int(t['non_trainable_params'])})"]
     if report.method == "rules":
-        lines.append(f"MACs: {fmt_int(t['macs'])}" + ("" if t["macs"] is not None else
-                     f" (unknown: a dimension has no size; known part {fmt_int(t['macs_known_part'])})")
-                     + f"  FLOPs: {fmt_int(t['flops'])}  other element-wise FLOPs: {fmt_int(t['other_flops'])}")
+        f = t.get("formulas") or {}
+        if t["macs"] is not None:
+            macs, flops = fmt_int(t["macs"]), fmt_int(t["flops"])
+        elif f.get("macs"):  # a dimension has no size: the total is a formula of it
+            macs, flops = f["macs"], f["flops"]
+        else:
+            macs = f"? (unknown: a dimension has no size; known part {fmt_int(t['macs_known_part'])})"
+            flops = fmt_int(t["flops"])
+        lines.append(f"MACs: {macs}  FLOPs: {flops}  other element-wise FLOPs: {fmt_int(t['other_flops'])}")
         lines.append(f"Peak inference activations: {fmt_bytes(t['peak_inference_activation_bytes'])}; "
                      f"training memory estimate: {fmt_bytes(t['training_memory_bytes'])} "
                      "(weights + gradients + Adam state + activations kept for backward)")

@@ -45,6 +45,8 @@ def padding_of(mask) -> str | None:
     as ``pad_sequences`` writes them), "middle" (anything else), or None without a mask."""
     if mask is None:
         return None
+    if mask.device.type == "meta":  # no values to look at (shape-only runs, e.g. counting FLOPs): the general path
+        return "middle"
     if not bool((mask[:, 1:] & ~mask[:, :-1]).any()):
         return "right"
     if not bool((mask[:, :-1] & ~mask[:, 1:]).any()):
@@ -178,7 +180,7 @@ def _run_sequence(cell, x, mask, states, training, return_sequences):
 def _finish_right_padded(out, new, mask, states, zero_output_for_mask):
     """Keras semantics for a right-padded batch from per-row final states and raw outputs."""
     empty = ~mask.any(dim=1)
-    has_empty = bool(empty.any())
+    has_empty = empty.device.type == "meta" or bool(empty.any())  # on meta: the data-independent way
     if has_empty:
         new = [torch.where(empty[:, None], s0, s) for s0, s in zip(states, new)]
     if zero_output_for_mask:

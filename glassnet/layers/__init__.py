@@ -6,7 +6,7 @@ from .conv import (Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D, Sep
                    SeparableConv2D)
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Identity, Lambda, Permute, Reshape
-from .embedding_masking import Embedding, Masking
+from .embedding_masking import Embedding, Masking, ReversibleEmbedding
 from .input_layer import Input, InputLayer
 from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization, RMSNormalization,
@@ -48,7 +48,7 @@ __all__ = [
     "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAveragePooling3D", "BatchNormalization", "LayerNormalization",
-    "Embedding", "Masking", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
+    "Embedding", "Masking", "ReversibleEmbedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell",
     "Bidirectional", "TimeDistributed", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "Convolution1D", "Convolution2D", "Convolution3D", "SeparableConvolution1D", "SeparableConvolution2D",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalMaxPool1D",

@@ -50,6 +50,13 @@ _NAME_COUNTS: Counter = Counter()
 _RESERVED_NAMES = {"top_level_model_weights", "model_weights", "vars", "layers"}
 
 
+def module_key(name: str) -> str:
+    """The key a model registers a layer under as a torch submodule: its name with each "." made "_" (torch
+    refuses dots in submodule names; Keras's applications use them, e.g. 'mobilenetv2_0.35_32'); the layer
+    keeps its own name for files and ``get_layer``."""
+    return name.replace(".", "_")
+
+
 def to_snake_case(name: str) -> str:
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)

@@ -23,7 +23,7 @@ from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
 from ..graph import Node, SymbolicTensor, call_flags, keras_order, run_nodes, topological_nodes
 from ..layers import registry
-from ..layers.base import Layer, call_context, name_scope, to_snake_case, tracing, unique_name
+from ..layers.base import Layer, call_context, module_key, name_scope, to_snake_case, tracing, unique_name
 from ..layers.input_layer import Input, InputLayer
 from ..structure import flatten, map_structure
 from ..training import Trainer, distributed
@@ -125,9 +125,9 @@ class Model(Layer):
                     "Layer names in a model must be unique; pass name=... to one of them.")
             if layer.name not in seen:
                 seen[layer.name] = layer
-                if layer.name not in self._modules:
+                if module_key(layer.name) not in self._modules:
                     try:
-                        self.add_module(layer.name, layer)
+                        self.add_module(module_key(layer.name), layer)
                     except KeyError as exc:
                         raise ConfigError(
                             f"Layer name '{layer.name}' clashes with a Model attribute; rename the layer.") from exc

@@ -5,7 +5,7 @@ from ..dims import is_fixed
 from ..errors import ConfigError, ShapeError
 from ..graph import SymbolicTensor
 from ..layers import registry
-from ..layers.base import Layer, name_scope, unique_name
+from ..layers.base import Layer, module_key, name_scope, unique_name
 from ..layers.input_layer import Input, InputLayer
 from . import config as graph_config
 from .model import Model
@@ -53,9 +53,9 @@ class Sequential(Model):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential only holds glassnet layers. Received: {layer!r} of type {type(layer).__name__}")
-        if layer.name in self._modules and self._modules[layer.name] is layer:
+        if self._modules.get(module_key(layer.name)) is layer:
             raise ConfigError(f"Layer '{layer.name}' is already in Sequential '{self.name}'.")
-        if layer.name in self._modules:
+        if module_key(layer.name) in self._modules:
             raise ConfigError(f"Sequential '{self.name}' already has a layer named '{layer.name}'; layer names must be unique.")
         if not self._stack and self._input_tensor is None and layer._input_shape_arg is not None:
             batch, *shape = layer._input_shape_arg
@@ -69,14 +69,14 @@ class Sequential(Model):
                     f"'{layer.name}' has {len(out)}. Use the functional API for layers with several outputs.")
             self._last_output = out
         self._stack.append(layer)
-        self.add_module(layer.name, layer)
+        self.add_module(module_key(layer.name), layer)
         self._refresh()
 
     def pop(self) -> Layer:
         if not self._stack:
             raise ConfigError(f"Sequential '{self.name}' has no layers to pop.")
         layer = self._stack.pop()
-        del self._modules[layer.name]
+        del self._modules[module_key(layer.name)]
         self._rechain()
         return layer
 
