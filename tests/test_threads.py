@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -148,3 +149,69 @@ def test_the_tour_command_reports_the_threads_it_used(tmp_path):
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["threads"] == {"used": [1], "requested": None, "torch_default": 2}
     assert saved["chapters"][0]["threads"] == [1] and "whatever its number of cores" in saved["repeatability"]
+
+
+# ------------------------------------------------------------------ fit, evaluate and predict follow the policy
+class _ThreadSpy(gn.callbacks.Callback):
+    """Records torch's intra-op threads at every batch of fit, evaluate and predict."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append(("fit", torch.get_num_threads()))
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.seen.append(("evaluate", torch.get_num_threads()))
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self.seen.append(("predict", torch.get_num_threads()))
+
+
+def _small_model():
+    model = gn.Sequential([gn.Input((8,)), layers.Dense(4, activation="relu"), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    return model, rng.standard_normal((40, 8)).astype("float32"), rng.standard_normal((40, 1)).astype("float32")
+
+
+def test_fit_evaluate_and_predict_run_a_small_model_on_one_thread_and_restore_the_setting():
+    model, x, y = _small_model()
+    spy = _ThreadSpy()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[spy], validation_data=(x, y))
+    model.evaluate(x, y, verbose=0, callbacks=[spy])
+    model.predict(x, batch_size=16, verbose=0, callbacks=[spy])
+    assert {kind for kind, _ in spy.seen} == {"fit", "evaluate", "predict"}
+    assert {n for _, n in spy.seen} == {1}
+    assert torch.get_num_threads() == 3
+    # the work it chose by: the forward multiply-adds of one batch, as the analysis counts them
+    assert model.work_per_step(torch.from_numpy(x[:16])) == gn.analyze(model, input_shape=(16, 8)).totals["macs"]
+
+
+def test_glassnet_threads_and_set_threads_override_the_policy_in_fit_and_predict(monkeypatch):
+    model, x, y = _small_model()
+    spy = _ThreadSpy()
+    monkeypatch.setenv(threads.ENV, "2")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[spy])
+    threads.set_threads(4)
+    model.predict(x, verbose=0, callbacks=[spy])
+    assert [n for _, n in spy.seen] == [2, 2, 4, 4]  # two batches of 32 and 8 each
+    assert torch.get_num_threads() == 3
+
+
+def test_predict_of_one_batch_gives_what_the_batched_path_gives():
+    """One array within one batch skips the data pipeline; outputs, types and errors stay the same."""
+    model, x, _ = _small_model()
+    spy = _ThreadSpy()
+    for sample in (x[:1], x[:5], x[:5].astype("float64")):
+        fast = model.predict(sample, verbose=0)
+        full = model.predict(sample, verbose=0, callbacks=[spy])  # callbacks take the batched path
+        assert isinstance(fast, np.ndarray) and fast.dtype == full.dtype == np.float32
+        np.testing.assert_array_equal(fast, full)
+    as_tensor = model.predict(torch.from_numpy(x[:3]))
+    assert isinstance(as_tensor, torch.Tensor) and not as_tensor.requires_grad
+    with pytest.raises(gn.ShapeError, match="Received"):
+        model.predict(x[:1, :5])
+    with pytest.raises(ValueError, match="empty"):
+        model.predict(x[:0])

@@ -559,6 +559,25 @@ class Model(Layer):
         """A model used as a layer costs what its layers cost."""
         return analysis.nested_model_cost(self)
 
+    def work_per_step(self, x) -> int | None:
+        """The forward multiply-adds of one call on the batch ``x``, from the layers' cost rules (what
+        ``fit``/``evaluate``/``predict`` choose their CPU threads by, see ``glassnet.threads``); None for a
+        subclassed model or when a cost is unknown. Remembered per input shape while the graph stays the same."""
+        if self._subclassed or not self._inputs:
+            return None
+        nodes = self.graph_nodes()
+        if getattr(self, "_work_cache", (None,))[0] is not nodes:
+            self._work_cache = (nodes, {})
+        shapes = tuple(tuple(t.shape) for t in flatten(x) if isinstance(t, torch.Tensor))
+        known = self._work_cache[1]
+        if shapes not in known:
+            try:
+                report = analysis.analyze(self, input_shape=list(shapes) if len(shapes) != 1 else shapes[0])
+                known[shapes] = report.totals["macs"]
+            except (ShapeError, ConfigError, ValueError, TypeError):  # the run itself will say what is wrong
+                known[shapes] = None
+        return known[shapes]
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Keras's functional config (layers with their inbound nodes, input and output layers); for a

@@ -19,10 +19,11 @@ import warnings
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from .. import checks, config
+from .. import checks, config, threads
 from ..dtypes import float_dtype, to_torch
 from ..errors import ConfigError, GlassnetWarning, ShapeError
 from ..structure import first_length, flatten, leaves, map_structure
@@ -434,7 +435,7 @@ class Trainer:
         if resume is not None:
             self._build_optimizer()
             initial_epoch = resume()
-        with self._cached():
+        with self._cached(), self._threads_for(data):
             model.stop_training = False
             model._initial_epoch = None
             cb.on_train_begin({})
@@ -622,7 +623,8 @@ class Trainer:
         cb = cbs.CallbackList(list(callbacks or []), self.model, {"steps": steps or data.num_batches(),
                                                                   "verbose": verbose})
         cb.on_test_begin({})
-        logs = self._evaluate_data(data, steps, cb)
+        with self._threads_for(data):
+            logs = self._evaluate_data(data, steps, cb)
         cb.on_test_end(logs)
         if resolve_verbose(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if isinstance(v, float)))
@@ -640,9 +642,43 @@ class Trainer:
         values = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values
 
+    def _threads_for(self, data):
+        """The block's intra-op threads (glassnet.threads): one for a model whose step is small work (its
+        forward multiply-adds on the first batch, from the model's ``work_per_step``), else as they were."""
+        macs = None
+        work = getattr(self.model, "work_per_step", None)
+        if threads.requested() is None and work is not None and isinstance(data, ArrayData) and data.n:
+            macs = work(data.first_batch()[0])
+        return threads.for_work(macs)
+
+    def _predict_one_batch(self, x):
+        """``predict`` of one array that fits in one batch, without callbacks: the data pipeline and the
+        callback machinery are left out, so serving one sample costs little more than calling the model."""
+        model = self.model
+        as_numpy = not isinstance(x, torch.Tensor)
+        xb = self._cast_inputs(to_tensor(x, self._float_dtype()))
+        if xb.shape[0] == 0:
+            raise ValueError("predict(): x is empty (0 samples). Pass at least one sample.")
+        if model.built and getattr(model, "inputs", None) and len(model.inputs) == 1:
+            model.check_input_shape(model.inputs[0], tuple(xb.shape))
+        xb = self._to_device(xb, self._device())
+        if model.training:
+            model.eval()
+        work = getattr(model, "work_per_step", None)
+        with threads.for_work(work(xb) if work is not None and threads.requested() is None else None), \
+                torch.no_grad():
+            out = model.predict_step((xb,))
+        if not as_numpy:
+            return out
+        return map_structure(lambda t: (t.float() if t.dtype == torch.bfloat16 else t).detach().cpu().numpy(), out)
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         model = self.model
         V.check_arguments("predict()", batch_size=batch_size, steps=steps)
+        if (callbacks is None and steps is None and isinstance(x, (torch.Tensor, np.ndarray)) and x.ndim
+                and (isinstance(x, torch.Tensor) or x.dtype.kind in "biuf")
+                and x.shape[0] <= (batch_size or 32) and len(getattr(model, "inputs", None) or [None]) == 1):
+            return self._predict_one_batch(x)
         as_numpy = not any(isinstance(t, torch.Tensor) for t in leaves(x)) if is_array_input(x) else True
         device = self._device()
         data = make_data(x, None, None, batch_size or 32, False, self._float_dtype(), device.type == "cuda")
@@ -657,7 +693,7 @@ class Trainer:
         model.eval()
         outs: list = []
         cb.on_predict_begin({})
-        with torch.no_grad():
+        with torch.no_grad(), self._threads_for(data):
             for step, (xb, _, _) in enumerate(data.batches(0, steps)):
                 cb.on_predict_batch_begin(step, {})
                 xb = self._cast_inputs(self._to_device(xb, device))
