@@ -124,3 +124,32 @@ def write_json(path: str | None, results: dict) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(results, f, indent=2)
+
+
+class BackgroundLoad:
+    """``n`` busy-looping processes for the duration of a ``with`` block: the "loaded" runs, a stand-in for
+    the other programs on a user's machine (a notebook kernel, a browser, a second job). Stopped on exit,
+    whatever happens; the load average seen is recorded in ``self.loadavg``."""
+
+    def __init__(self, n: int):
+        self.n, self.procs, self.loadavg = n, [], None
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        if self.n:
+            time.sleep(1.0)  # let the scheduler see them before anything is timed
+        return self
+
+    def __exit__(self, *exc):
+        if hasattr(os, "getloadavg"):
+            self.loadavg = os.getloadavg()[0]
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+        return False
+
+
+def add_load_argument(ap) -> None:
+    ap.add_argument("--load", type=int, default=0, metavar="N",
+                    help="run with N busy-looping background processes (the 'loaded' measurements; 0: idle)")

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (EpochTimer, minimum, run_rounds, sine_windows, summarise, timed,  # noqa: E402
+from common import (BackgroundLoad, EpochTimer, add_load_argument, minimum, run_rounds, sine_windows, summarise, timed,  # noqa: E402
                     torch_train_epochs, write_json)
 
 
@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--no-keras", action="store_true", help="skip the Keras peer")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    add_load_argument(ap)
     args = ap.parse_args()
     if args.child:
         import torch
@@ -137,7 +138,14 @@ def main():
     if not args.no_keras and importlib.util.find_spec("keras"):
         impls.append("keras_torch")
     results = {"machine": {"cpus": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2"))},
-               "quick": args.quick, "workloads": {}}
+               "quick": args.quick, "load": {"busy_processes": args.load}, "workloads": {}}
+    with BackgroundLoad(args.load) as load:
+        _run_workloads(n, epochs, rounds, impls, results)
+    results["load"]["loadavg_1min_at_end"] = load.loadavg
+    write_json(args.json, results)
+
+
+def _run_workloads(n, epochs, rounds, impls, results):
     for w in ("A", "B"):
         merged = run_rounds(__file__, impls, w, [str(n[w]), str(epochs), "64"], rounds)
         train, pred = summarise(merged, "times"), summarise(merged, "predict")
@@ -147,6 +155,8 @@ def main():
             "median_s_per_epoch": train, "median_s_per_predict": pred,
             "params": {i: r["params"] for i, r in merged.items()},
             "ratio_vs_torch": train["glassnet"] / train["torch"],
+            "ratio_vs_best_peer": train["glassnet"] / min(v for i, v in train.items() if i != "glassnet"),
+            "predict_ratio_vs_best_peer": pred["glassnet"] / min(v for i, v in pred.items() if i != "glassnet"),
             "predict_ratio_vs_torch": pred["glassnet"] / pred["torch"],
             "min_s_per_epoch": train_min, "ratio_of_mins_vs_torch": train_min["glassnet"] / train_min["torch"],
             "predict_ratio_of_mins_vs_torch": pred_min["glassnet"] / pred_min["torch"],
@@ -157,7 +167,6 @@ def main():
               + f" | glassnet/torch {pred['glassnet'] / pred['torch']:.2f}x"
               + f" (ratio of minimums: train {train_min['glassnet'] / train_min['torch']:.2f}x,"
               + f" predict {pred_min['glassnet'] / pred_min['torch']:.2f}x)")
-    write_json(args.json, results)
 
 
 if __name__ == "__main__":

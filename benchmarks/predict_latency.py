@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import jax_python, write_json  # noqa: E402
+from common import BackgroundLoad, add_load_argument, jax_python, write_json  # noqa: E402
 
 SHAPE = (28, 28, 1)
 
@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    add_load_argument(ap)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(keras_child(args.calls)))
@@ -92,6 +93,23 @@ def main():
     peers = [("keras_torch", sys.executable, "torch")]
     if jax_python():
         peers.append(("keras_jax", jax_python(), "jax"))
+    with BackgroundLoad(args.load) as load:
+        _rounds(args, peers, got)
+    med = {k: statistics.median(v) for k, v in got.items()}
+    best_peer = min(v for k, v in med.items() if k.startswith("keras"))
+    result = {"load": {"busy_processes": args.load, "loadavg_1min_at_end": load.loadavg},
+              "median_s_per_call": med,
+              "ratio_vs_torch": med["glassnet_predict"] / med["torch_module"],
+              "ratio_vs_best_peer": med["glassnet_predict"] / best_peer,
+              "predict_vs_keras_torch": med["glassnet_predict"] / med["keras_torch"]}
+    if "keras_jax" in med:
+        result["predict_vs_keras_jax"] = med["glassnet_predict"] / med["keras_jax"]
+    print("median µs per call: " + ", ".join(f"{k} {v * 1e6:.0f}" for k, v in med.items()))
+    print(", ".join(f"{k} {v:.2f}x" for k, v in result.items() if isinstance(v, float)))
+    write_json(args.json, result)
+
+
+def _rounds(args, peers, got):
     for r in range(args.rounds):
         for k, v in in_process(args.calls).items():
             got.setdefault(k, []).append(v)
@@ -102,15 +120,6 @@ def main():
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-2000:])
             got.setdefault(name, []).append(json.loads(proc.stdout.strip().splitlines()[-1])["keras_predict"])
-    med = {k: statistics.median(v) for k, v in got.items()}
-    result = {"median_s_per_call": med,
-              "predict_vs_torch_module": med["glassnet_predict"] / med["torch_module"],
-              "predict_vs_keras_torch": med["glassnet_predict"] / med["keras_torch"]}
-    if "keras_jax" in med:
-        result["predict_vs_keras_jax"] = med["glassnet_predict"] / med["keras_jax"]
-    print("median µs per call: " + ", ".join(f"{k} {v * 1e6:.0f}" for k, v in med.items()))
-    print(", ".join(f"{k} {v:.2f}x" for k, v in result.items() if k != "median_s_per_call"))
-    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (EpochTimer, jax_python, minimum, run_rounds, sine_windows, summarise,  # noqa: E402
+from common import (BackgroundLoad, EpochTimer, add_load_argument, jax_python, minimum, run_rounds, sine_windows, summarise,  # noqa: E402
                     torch_train_epochs, write_json)
 
 
@@ -163,6 +163,7 @@ def main():
     ap.add_argument("--no-keras", action="store_true", help="skip the Keras peers")
     ap.add_argument("--workloads", default="abcd", help="which workloads to run (default: abcd)")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    add_load_argument(ap)
     args = ap.parse_args()
     if args.child:
         impl, workload, n, epochs, batch = args.child
@@ -176,7 +177,14 @@ def main():
         if jax_python():
             impls.append("keras_jax")
     results = {"machine": {"cpus": os.cpu_count(), "threads": int(os.environ.get("BENCH_THREADS", "2"))},
-               "quick": args.quick, "workloads": {}}
+               "quick": args.quick, "load": {"busy_processes": args.load}, "workloads": {}}
+    with BackgroundLoad(args.load) as load:
+        _run_workloads(args, n, epochs, rounds, impls, results)
+    results["load"]["loadavg_1min_at_end"] = load.loadavg
+    write_json(args.json, results)
+
+
+def _run_workloads(args, n, epochs, rounds, impls, results):
     for w in args.workloads:
         merged = run_rounds(__file__, impls, w, [str(n[w]), str(epochs), "64"], rounds)
         med, mins = summarise(merged, "times"), minimum(merged, "times")
@@ -191,7 +199,6 @@ def main():
         }
         print(f"workload {w}: " + ", ".join(f"{i} {v:.3f}s" for i, v in med.items())
               + f" | glassnet/torch {med['glassnet'] / med['torch']:.2f}x, glassnet/best peer {med['glassnet'] / best_peer:.2f}x")
-    write_json(args.json, results)
 
 
 if __name__ == "__main__":

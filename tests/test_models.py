@@ -197,3 +197,42 @@ def test_embedding_output_follows_its_dtype():
     assert out.dtype == "float64"
     model = gn.Model(inp, out)
     assert model(torch.tensor([[1, 2, 3, 4, 0]])).dtype == torch.float64
+
+
+# ------------------------------------------------------------------ the inference path of a plain chain
+def _chain():
+    L = gn.layers
+    return gn.Sequential([gn.Input((6, 6, 2)), L.Conv2D(4, 3, activation="relu"), L.Dropout(0.5),
+                          L.BatchNormalization(), L.Flatten(), L.Dense(3, activation="softmax")])
+
+
+def test_a_chain_at_inference_runs_each_layer_once_and_gives_the_full_paths_numbers():
+    """A plain chain at inference calls each layer's ``call`` directly; the per-layer path (which a forward
+    hook forces) gives the same numbers, and the hook still sees every call."""
+    model = _chain()
+    x = torch.randn(5, 6, 6, 2)
+    with torch.no_grad():
+        fast = model(x)
+        seen = []
+        handle = model.layers[-1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+        full = model(x)
+        handle.remove()
+    assert seen == [(5, 3)]  # a hook forces the per-layer path, and runs
+    torch.testing.assert_close(fast, full, rtol=0, atol=0)
+    assert model._chain_plan() is not None and len(model._chain_plan()) == 5
+    # training still goes through every layer's full call: dropout is active
+    model.train()
+    assert not torch.equal(model(x, training=True), model(x, training=True))
+
+
+def test_the_chain_path_steps_aside_for_masks_regularizers_and_branches():
+    L = gn.layers
+    masked = gn.Sequential([gn.Input((4,), dtype="int32"), L.Embedding(5, 2, mask_zero=True), L.LSTM(3)])
+    assert masked._chain_plan() is None  # a layer makes a mask
+    i = gn.Input((3,))
+    branched = gn.Model(i, L.Add()([L.Dense(2)(i), L.Dense(2)(i)]))
+    assert branched._chain_plan() is None
+    reg = gn.Sequential([gn.Input((3,)), L.Dense(2, activity_regularizer="l2")])
+    with torch.no_grad():
+        reg(torch.ones(2, 3))
+    assert len(reg.losses) == 1  # the regularizer's loss is recorded: the layer ran its full call

@@ -146,9 +146,12 @@ class _BaseConv(Layer):
               dilation=None, pads=None) -> torch.Tensor:
         strides = self.strides if strides is None else strides
         dilation = self.dilation_rate if dilation is None else dilation
-        if pads is None:
-            pads = spatial_pads(x_cf.shape[2:], self.kernel_size, strides, dilation, self.padding)
-        x_cf, padding = pad_input(x_cf, pads)
+        if pads is None and self.padding == "valid":
+            padding = 0  # nothing to pad (the common case, checked first: this runs at every call)
+        else:
+            if pads is None:
+                pads = spatial_pads(x_cf.shape[2:], self.kernel_size, strides, dilation, self.padding)
+            x_cf, padding = pad_input(x_cf, pads)
         return _CONV[self.rank](x_cf, weight, bias, strides, padding, dilation, groups)
 
     def call(self, inputs):

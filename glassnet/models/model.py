@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.modules import module as _torch_module  # its global hook registries
 
 from .. import analysis, io
 from ..dims import fmt_shape, is_fixed, keras_shape
@@ -39,6 +40,18 @@ def _default(fn):
     """Marks a Model method the trainer may replace by its own when a subclass does not override it."""
     fn.glassnet_default = True
     return fn
+
+
+def _plan_applies(plan, flat) -> bool:
+    """Whether an inference chain plan (``Model._chain_plan``) may run now: one float32 input, and no layer
+    that needs its full call path at the moment (torch hooks, an activity regularizer, a mixed or
+    non-float32 dtype policy)."""
+    if len(flat) != 1 or not isinstance(flat[0], torch.Tensor) or flat[0].dtype != torch.float32 or \
+            _torch_module._global_forward_hooks or _torch_module._global_forward_pre_hooks:
+        return False
+    return not any(layer._forward_hooks or layer._forward_pre_hooks or layer.activity_regularizer is not None
+                   or layer.dtype_policy.is_mixed or layer.dtype_policy.torch_compute_dtype != torch.float32
+                   for layer, _, _ in plan)
 
 
 class Model(Layer):
@@ -294,6 +307,14 @@ class Model(Layer):
             if shape != self._last_eager_shape:
                 self._check_eager_input(shape)
                 self._last_eager_shape = shape
+            if mask is None and not training:
+                plan = self._chain_plan()
+                if plan is not None and _plan_applies(plan, flat):
+                    with call_context(self):
+                        h = flat[0]
+                        for _, call, kwargs in plan:
+                            h = call(h, **kwargs)
+                    return [h], [None]
         values = {id(t): v for t, v in zip(self._inputs, flat)}
         masks: dict[int, Any] = {}
         if mask is not None:
@@ -302,6 +323,32 @@ class Model(Layer):
         with call_context(self):
             run_nodes(self._layer_nodes(), values, masks, bool(training))
         return [values[id(t)] for t in self._outputs], [masks.get(id(t)) for t in self._outputs]
+
+    def _chain_plan(self):
+        """For a model that is a plain chain (one input, one output, each layer called once on the previous
+        output, no layer making a mask, glassnet's own calling convention): each layer's ``call`` with the
+        arguments inference gives it, so an inference run can skip the per-layer bookkeeping that the
+        model's own input check already covers. None for any other graph. Remade when the graph changes."""
+        nodes = self.graph_nodes()
+        cached = self.__dict__.get("_plan")
+        if cached is not None and cached[0] is nodes:
+            return cached[1]
+        plan, previous = [], (self._inputs[0] if len(self._inputs) == 1 else None)
+        for node in (n for n in nodes if not isinstance(n.layer, InputLayer)):
+            layer = node.layer
+            if (previous is None or not node.simple or node.returns_masks or node.multi_output or node.kwargs
+                    or node.args[0] is not previous or isinstance(layer, Model) or layer.mask_rule == "create"
+                    or type(layer).forward is not Layer.forward or type(layer).__call__ is not Layer.__call__):
+                plan = None
+                break
+            accepts_mask, accepts_training = call_flags(layer)
+            plan.append((layer, layer.call, {**({"mask": None} if accepts_mask else {}),
+                                             **({"training": False} if accepts_training else {})}))
+            previous = node.outputs[0]
+        if plan is not None and (not plan or len(self._outputs) != 1 or previous is not self._outputs[0]):
+            plan = None
+        self.__dict__["_plan"] = (nodes, plan)  # not a module attribute: kept out of torch's state
+        return plan
 
     def _run_call(self, inputs, training, mask):
         inputs = map_structure(lambda v: torch.as_tensor(v) if isinstance(v, np.ndarray) else v, inputs)
@@ -427,7 +474,7 @@ class Model(Layer):
     @_default
     def predict_step(self, data):
         """The outputs for one batch ``(x,)``."""
-        return (self._trainer or Trainer.for_inference(self)).predict_step(data)
+        return (self._trainer or self._inference_trainer()).predict_step(data)
 
     @_default
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -520,9 +567,15 @@ class Model(Layer):
                                                           sample_weight=sample_weight, steps=steps,
                                                           callbacks=callbacks, return_dict=return_dict)
 
+    def _inference_trainer(self) -> Trainer:
+        """The trainer an uncompiled model predicts with, made once (it holds no optimizer or loss)."""
+        if self.__dict__.get("_predictor") is None:
+            self.__dict__["_predictor"] = Trainer.for_inference(self)  # not a submodule: kept out of state
+        return self.__dict__["_predictor"]
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in batches: numpy in → numpy out, torch in → torch out (no compile needed)."""
-        trainer = self._trainer or Trainer.for_inference(self)
+        trainer = self._trainer or self._inference_trainer()
         return trainer.predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -533,7 +586,7 @@ class Model(Layer):
         return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
-        trainer = self._trainer or Trainer.for_inference(self)
+        trainer = self._trainer or self._inference_trainer()
         return trainer.predict_on_batch(x)
 
     def get_compile_config(self) -> dict | None:
