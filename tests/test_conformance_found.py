@@ -144,12 +144,6 @@ def test_nested_model_on_a_list_keeps_masks_after_loading(keras, tmp_path, build
     _load_in_glassnet(k, str(tmp_path / "k.keras"), [_tokens()])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "loading a functional config, glassnet/models/config.py functional_from_config replays the inbound nodes "
-    "in passes and appends each layer's outputs in the order its nodes become ready, but Keras's keras_history "
-    "[layer, node_index, tensor_index] means the node_index-th call: when a shared layer's second call is "
-    "ready in an earlier pass than its first (here the first call waits for a shared BatchNormalization's "
-    "second call), the two calls' outputs swap"))
 def test_shared_layer_nodes_keep_their_numbers_when_loading(keras, tmp_path):
     def build(L, Input, Model):
         i = Input((3,))

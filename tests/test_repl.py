@@ -124,10 +124,9 @@ def test_every_keras_layers_name_resolves_or_says_what_to_use(keras):
 
 
 @pytest.mark.parametrize("name,instead", [
-    ("Rescaling", "Use instead: layers.Lambda(lambda x: x * scale + offset)."),
-    ("RandomFlip", "torchvision.transforms.v2.RandomHorizontalFlip"),
+    ("JaxLayer", "It wraps another framework's model; glassnet runs PyTorch only."),
     ("add", "Use the layer: layers.Add()([a, b])."),
-    ("StringLookup", "map values to integer ids before the model"),
+    ("concatenate", "Use the layer: layers.Concatenate(axis=-1)([a, b])."),
 ])
 def test_a_missing_layer_says_what_to_use_instead(name, instead):
     with pytest.raises(AttributeError, match=rf"^module 'glassnet.layers' has no attribute '{name}': Keras has "

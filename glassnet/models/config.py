@@ -244,7 +244,7 @@ def check_layer_list(config) -> list:
 def functional_from_config(cls, config: dict):
     entries = check_layer_list(config)
     created: dict[str, Any] = {}
-    outputs: dict[str, list] = {}
+    outputs: dict[str, dict[int, list]] = {}  # layer name → {node index (its k-th call): output tensors}
     ops: set[str] = set()
     pending = []
     names = {_name(e) for e in entries}
@@ -261,14 +261,14 @@ def functional_from_config(cls, config: dict):
         try:
             if _is_operation(entry):
                 created[name] = _operation_from(name, entry)
-                outputs[name] = []
+                outputs[name] = {}
             elif entry.get("class_name") == "InputLayer":
                 t = input_from_config(entry.get("config") or {})
                 created[name] = t.layer
-                outputs[name] = [[t]]
+                outputs[name] = {0: [t]}
             else:
                 created[name] = registry.deserialize(entry)
-                outputs[name] = []
+                outputs[name] = {}
         except ConfigError:
             raise
         except (ValueError, TypeError) as exc:
@@ -286,21 +286,23 @@ def functional_from_config(cls, config: dict):
             return {k: decode(v) for k, v in x.items()}
         return x
 
-    # replay nodes until every layer has made all of its calls (order-independent)
+    # replay nodes until every layer has made all of its calls (order-independent); a call's outputs keep the
+    # number of its node, which is what keras_history [layer, node_index, tensor_index] refers to, whichever
+    # call becomes ready first
     todo = []
     for name, e in pending:
         if e.get("class_name") == "InputLayer":
             continue
-        for n in e.get("inbound_nodes", []) or []:
-            todo.append((name, n if isinstance(n, dict) else _node_from_keras2(n, names)))
+        for k, n in enumerate(e.get("inbound_nodes", []) or []):
+            todo.append((name, k, n if isinstance(n, dict) else _node_from_keras2(n, names)))
     progress = True
     while todo and progress:
         progress, rest = False, []
-        for name, node in todo:
+        for name, k, node in todo:
             try:
                 args, kwargs = decode(node.get("args", [])), decode(node.get("kwargs", {}))
             except (IndexError, KeyError, TypeError, ValueError):
-                rest.append((name, node))
+                rest.append((name, k, node))
                 continue
             kwargs = {k: v for k, v in kwargs.items() if k != "training" and not (k == "mask" and v is None)}
             if isinstance(created[name], KerasOperation):  # called on its tensors; its constants it holds
@@ -311,11 +313,11 @@ def functional_from_config(cls, config: dict):
                 raise
             except (ValueError, TypeError, IndexError) as exc:
                 raise ConfigError(f"Layer '{name}' cannot be called on its inputs: {exc}") from exc
-            outputs[name].append(out if isinstance(out, list) else [out])
+            outputs[name][k] = out if isinstance(out, list) else [out]
             progress = True
         todo = rest
     if todo:
-        raise ConfigError(f"The model graph cannot be rebuilt: layers {[n for n, _ in todo][:5]} refer to "
+        raise ConfigError(f"The model graph cannot be rebuilt: layers {[n for n, _, _ in todo][:5]} refer to "
                           "missing inputs.")
 
     def pick(refs):

@@ -369,6 +369,7 @@ NOT_GENERATED.update({name: "tested layer by layer against Keras; not drawn in r
     "Normalization", "RNN", "Rescaling", "Resizing", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "SpectralNormalization", "StackedRNNCells", "StochasticDepth", "UpSampling2D", "UpSampling3D",
     "ZeroPadding2D", "ZeroPadding3D")})
+NOT_GENERATED["ReversibleEmbedding"] = "called forward it is an Embedding (drawn); its reverse call needs a keyword"
 NOT_GENERATED["TorchModuleWrapper"] = "runs a torch module; Keras's twin would run different code"
 
 
