@@ -228,11 +228,6 @@ def test_adam_step_matches_keras(keras):
     _one_step(keras, k, g, [x], [y], "Adam", 1e-3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "TimeDistributed(BatchNormalization) in training: Keras (layers/rnn/time_distributed.py) calls the inner "
-    "layer once per time step, so each step is normalised with its own batch statistics and the moving "
-    "statistics are updated once per step; glassnet/layers/wrappers.py TimeDistributed.call folds the steps "
-    "into the batch and normalises with statistics over batch and time, updating them once"))
 def test_time_distributed_batchnorm_trains_per_step(keras):
     def build(L, Input, Model):
         x = Input((3, 2))

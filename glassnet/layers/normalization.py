@@ -40,6 +40,8 @@ class BatchNormalization(Layer):
     Weights: ``gamma, beta`` (trainable), ``moving_mean, moving_variance`` (non-trainable), each ``(C,)``.
     """
 
+    normalises_by_batch = True  # in training its output depends on the other samples of the batch
+
     supports_masking = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,

@@ -185,9 +185,16 @@ class TimeDistributed(Layer):
             raise ShapeError(self._error(
                 f"got a mask of shape {tuple(mask.shape)} whose (batch, timesteps) do not match the input's {(B, T)}",
                 f"input shape {tuple(inputs.shape)}"))
+        inner_mask = mask is not None and call_flags(self.layer)[0] and mask.ndim > 2
+        if training and _normalises_by_batch(self.layer):
+            # as Keras: one call per step, so each step is normalised by its own batch statistics and the
+            # moving statistics move once per step
+            steps = [self.layer(inputs[:, t], training=training,
+                                **({"mask": mask[:, t]} if inner_mask else {})) for t in range(T)]
+            return torch.stack(steps, dim=1)
         x = inputs.reshape(B * T, *inputs.shape[2:])
         kwargs = {"training": training}
-        if mask is not None and call_flags(self.layer)[0] and mask.ndim > 2:
+        if inner_mask:
             kwargs["mask"] = mask.reshape(B * T, *mask.shape[2:])
         y = self.layer(x, **kwargs)
         return y.reshape(B, T, *y.shape[1:])
@@ -231,3 +238,9 @@ def _serialize_inner(layer, name=None) -> dict:
     if name is not None:
         spec["config"] = {**spec["config"], "name": name}
     return spec
+
+
+def _normalises_by_batch(layer) -> bool:
+    """Whether ``layer`` (or a layer inside it) normalises by the statistics of its batch when training: then
+    folding time steps into the batch would change its numbers."""
+    return any(getattr(m, "normalises_by_batch", False) and m.trainable for m in layer.modules())

@@ -131,10 +131,6 @@ def _replayed_out_of_order(config: dict) -> bool:
                if e.get("class_name") == "Functional" and isinstance(e.get("config"), dict))
 
 
-def _has_entry(pred: Callable[[dict], bool]) -> Callable[[Context], bool]:
-    return lambda ctx: any(pred(e) for e in G.walk_entries(ctx.spec))
-
-
 def _batchnorm_runs_more_than_once(ctx: Context) -> bool:
     """Some BatchNormalization runs more than once per step (shared, or inside a model called more than once)."""
     def visit(spec: dict, times: int) -> bool:
@@ -209,8 +205,6 @@ def _nested_model_on_a_list_gets_a_mask(ctx: Context) -> bool:
 KNOWN: list[Known] = [
     Known("test_layer_order_counts_keras_mask_op_nodes", ALL, _order_differs_with_mask_ops),
     Known("test_nested_model_on_a_list_keeps_masks_after_loading", LOADS, _nested_model_on_a_list_gets_a_mask),
-    Known("test_time_distributed_batchnorm_trains_per_step",
-          TRAIN, _has_entry(lambda e: e["kind"] == "TimeDistributed" and e["inner"]["kind"] == "BatchNormalization")),
     Known("test_shared_batchnorm_updates_in_keras_execution_order", TRAIN, _batchnorm_runs_more_than_once),
     Known("test_merge_sees_masks_that_exist_only_at_run_time", ("twin",) + LOADS + TRAIN, _merge_with_runtime_only_mask),
 ]
