@@ -239,11 +239,6 @@ def test_time_distributed_batchnorm_trains_per_step(keras):
     _one_step(keras, k, g, [x], [y], "SGD", 0.1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "a BatchNormalization called several times updates its moving statistics once per call, in the order the "
-    "calls run: Keras runs a functional graph by depth (keras.src.ops.function.Function._run_through_graph, "
-    "deepest nodes first), glassnet/graph/run.py topological_nodes in depth-first call order; here Keras runs "
-    "bn(i) [second output] before bn(bn(i)), glassnet the other way, and the moving statistics end different"))
 def test_shared_batchnorm_updates_in_keras_execution_order(keras):
     def build(L, Input, Model):
         i = Input((2,))

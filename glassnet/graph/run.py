@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..structure import flatten, map_structure
 from .node import Node, SymbolicTensor
 
-__all__ = ["topological_nodes", "run_nodes", "keras_order"]
+__all__ = ["topological_nodes", "run_nodes", "keras_order", "keras_run_order"]
 
 
 def topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:
@@ -82,11 +82,9 @@ def _run_general(node, layer, values, masks, training):
     return layer(*args, **kwargs), layer.compute_mask(args[0], in_mask)
 
 
-def keras_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list:
-    """The graph's layers in Keras's order (``keras.src.ops.function.map_graph``), which is the order of a
-    functional model's ``layers``, of its config and of the weights in Keras's files: a depth-first walk from
-    the outputs numbers each layer when first seen; each node's depth is its longest distance to an output;
-    layers come deepest first, ties by their first-seen number."""
+def _keras_walk(outputs: list[SymbolicTensor]) -> tuple[list[Node], dict[int, object], dict[int, int]]:
+    """Keras's depth-first walk from the outputs (``keras.src.ops.function._build_map``): the nodes in post
+    order (parents first), the layers by id, and the number each layer got when first seen."""
     first_seen: dict[int, int] = {}
     layers: dict[int, object] = {}
     post: list[Node] = []
@@ -111,6 +109,42 @@ def keras_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> 
             else:
                 finished.add(id(node))
                 post.append(node)
+    return post, layers, first_seen
+
+
+def keras_run_order(outputs: list[SymbolicTensor]) -> list[Node]:
+    """The nodes in the order Keras runs a functional graph (``Function._run_through_graph``): by depth, the
+    longest distance to an output with a layer's calls sharing the deepest, deepest first; within a depth
+    in the order ``map_graph`` first meets them. Results do not depend on it; side effects do (a
+    BatchNormalization called twice updates its moving statistics in this order)."""
+    post, _, _ = _keras_walk(outputs)
+    in_graph = {id(n) for n in post}
+    nodes: dict[int, Node] = {}
+    depth: dict[int, int] = {}   # insertion order is the order map_graph meets the nodes
+    layer_depth: dict[int, int] = {}
+    for node in reversed(post):
+        d = depth.setdefault(id(node), 0)
+        nodes[id(node)] = node
+        d = max(d, layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = d
+        depth[id(node)] = d
+        for parent in node.parents:
+            p = parent.node
+            if p is not None and id(p) in in_graph:
+                nodes[id(p)] = p
+                depth[id(p)] = max(d + 1, depth.get(id(p), 0))
+    by_depth: dict[int, list[Node]] = {}
+    for key, d in depth.items():
+        by_depth.setdefault(d, []).append(nodes[key])
+    return [n for d in sorted(by_depth, reverse=True) for n in by_depth[d]]
+
+
+def keras_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list:
+    """The graph's layers in Keras's order (``keras.src.ops.function.map_graph``), which is the order of a
+    functional model's ``layers``, of its config and of the weights in Keras's files: a depth-first walk from
+    the outputs numbers each layer when first seen; each node's depth is its longest distance to an output;
+    layers come deepest first, ties by their first-seen number."""
+    post, layers, first_seen = _keras_walk(outputs)
     in_graph = {id(n) for n in post}
     node_depth: dict[int, int] = {}
     layer_depth: dict[int, int] = {}

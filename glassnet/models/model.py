@@ -22,7 +22,8 @@ from torch.nn.modules import module as _torch_module  # its global hook registri
 from .. import analysis, io
 from ..dims import fmt_shape, is_fixed, keras_shape
 from ..errors import ConfigError, ShapeError
-from ..graph import Node, SymbolicTensor, call_flags, keras_order, run_nodes, topological_nodes
+from ..graph import (Node, SymbolicTensor, call_flags, keras_order, keras_run_order, run_nodes,
+                     topological_nodes)
 from ..layers import registry
 from ..layers.base import Layer, call_context, module_key, name_scope, to_snake_case, tracing, unique_name
 from ..layers.input_layer import Input, InputLayer
@@ -153,6 +154,15 @@ class Model(Layer):
         if self._nodes_cache is None:
             self._nodes_cache = topological_nodes(self._outputs) if self._outputs else []
         return self._nodes_cache
+
+    def _run_order(self) -> list[Node]:
+        """The layer nodes in the order Keras runs them (graph.keras_run_order), remade when the graph changes."""
+        nodes = self.graph_nodes()
+        cached = self.__dict__.get("_run_order_cache")
+        if cached is None or cached[0] is not nodes:
+            order = [n for n in keras_run_order(self._outputs) if not isinstance(n.layer, InputLayer)]
+            cached = self.__dict__["_run_order_cache"] = (nodes, order)
+        return cached[1]
 
     def _layer_nodes(self) -> list[Node]:
         return [n for n in self.graph_nodes() if not isinstance(n.layer, InputLayer)]
@@ -321,7 +331,7 @@ class Model(Layer):
             for t, m in zip(self._inputs, flatten(mask) if isinstance(mask, (list, tuple)) else [mask]):
                 masks[id(t)] = m
         with call_context(self):
-            run_nodes(self._layer_nodes(), values, masks, bool(training))
+            run_nodes(self._run_order(), values, masks, bool(training))
         return [values[id(t)] for t in self._outputs], [masks.get(id(t)) for t in self._outputs]
 
     def _chain_plan(self):

@@ -131,22 +131,6 @@ def _replayed_out_of_order(config: dict) -> bool:
                if e.get("class_name") == "Functional" and isinstance(e.get("config"), dict))
 
 
-def _batchnorm_runs_more_than_once(ctx: Context) -> bool:
-    """Some BatchNormalization runs more than once per step (shared, or inside a model called more than once)."""
-    def visit(spec: dict, times: int) -> bool:
-        by_id = _entries(spec)
-        calls = Counter(spec["chain"] if spec["type"] == "sequential" else [c["layer"] for c in spec["calls"]])
-        for lid, n in calls.items():
-            e = by_id[lid]
-            k = n * times
-            if e["kind"] == "BatchNormalization" and k > 1:
-                return True
-            if e["kind"] == "Model" and visit(e["spec"], k):
-                return True
-        return False
-    return visit(ctx.spec, 1)
-
-
 def _creates_mask(e: dict) -> bool:
     return e["kind"] == "Masking" or (e["kind"] == "Embedding" and bool((e.get("args") or {}).get("mask_zero")))
 
@@ -205,6 +189,5 @@ def _nested_model_on_a_list_gets_a_mask(ctx: Context) -> bool:
 KNOWN: list[Known] = [
     Known("test_layer_order_counts_keras_mask_op_nodes", ALL, _order_differs_with_mask_ops),
     Known("test_nested_model_on_a_list_keeps_masks_after_loading", LOADS, _nested_model_on_a_list_gets_a_mask),
-    Known("test_shared_batchnorm_updates_in_keras_execution_order", TRAIN, _batchnorm_runs_more_than_once),
     Known("test_merge_sees_masks_that_exist_only_at_run_time", ("twin",) + LOADS + TRAIN, _merge_with_runtime_only_mask),
 ]
