@@ -127,12 +127,6 @@ def _list_call_inside_a_model_given_a_mask(L, Input, Model):
     return Model(i, middle(L.Embedding(9, 3, mask_zero=True)(i)))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Keras's config records every call of a nested model on a list of tensors with kwargs {'mask': [...]}: op "
-    "references where the inputs had masks at build time, [None, None] where they had none. "
-    "glassnet/models/config.py functional_from_config decodes op references to None and drops a mask kwarg "
-    "only when it is None itself, so the loaded call passes an explicit mask=[None, None], which overrides "
-    "the masks glassnet would route at run time: the nested model runs unmasked after loading"))
 @pytest.mark.parametrize("build", [_list_call_with_a_mask, _list_call_inside_a_model_given_a_mask],
                          ids=["masked-at-build", "masked-at-run-time"])
 # glassnet warns, as Keras does, that the nested model passes no mask on (whether it does depends on this bug)

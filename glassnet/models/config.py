@@ -13,6 +13,7 @@ from ..graph import SymbolicTensor
 from ..layers import registry
 from ..layers.base import to_snake_case
 from ..layers.input_layer import Input, InputLayer
+from ..structure import flatten
 from .keras_ops import MASK_OPERATIONS, OP_MODULE, OPERATIONS, KerasOperation
 
 __all__ = ["functional_config", "functional_from_config", "layer_paths", "MAX_LAYERS"]
@@ -304,7 +305,10 @@ def functional_from_config(cls, config: dict):
             except (IndexError, KeyError, TypeError, ValueError):
                 rest.append((name, k, node))
                 continue
-            kwargs = {k: v for k, v in kwargs.items() if k != "training" and not (k == "mask" and v is None)}
+            # a recorded mask that decodes to nothing (None, or Nones for Keras's op references and for inputs
+            # that had no mask when recorded) leaves the masks to run-time routing, as Keras's run does
+            kwargs = {k: v for k, v in kwargs.items()
+                      if k != "training" and not (k == "mask" and all(m is None for m in flatten(v)))}
             if isinstance(created[name], KerasOperation):  # called on its tensors; its constants it holds
                 args = [[a for a in args if isinstance(a, SymbolicTensor)]]
             try:

@@ -180,14 +180,7 @@ def _merge_with_runtime_only_mask(ctx: Context) -> bool:
                for e, _, _, r in _mask_flow(ctx.spec))
 
 
-def _nested_model_on_a_list_gets_a_mask(ctx: Context) -> bool:
-    """A nested functional model is called on a list of tensors, one of which may carry a mask at run time."""
-    return any(e["kind"] == "Model" and e["spec"]["type"] == "functional" and c is not None
-               and not isinstance(c["in"], int) and any(m) for e, c, m, _ in _mask_flow(ctx.spec))
-
-
 KNOWN: list[Known] = [
     Known("test_layer_order_counts_keras_mask_op_nodes", ALL, _order_differs_with_mask_ops),
-    Known("test_nested_model_on_a_list_keeps_masks_after_loading", LOADS, _nested_model_on_a_list_gets_a_mask),
     Known("test_merge_sees_masks_that_exist_only_at_run_time", ("twin",) + LOADS + TRAIN, _merge_with_runtime_only_mask),
 ]
