@@ -8,6 +8,7 @@ entry and back; loading never runs code from a config (a Lambda's bytecode needs
 from __future__ import annotations
 
 import contextvars
+import inspect
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,7 +76,7 @@ def serialize(layer) -> dict[str, Any]:
 
 
 # Keras config keys that change nothing glassnet computes
-_IGNORED = {"quantization_config", "seed", "optional", "ragged", "sparse", "lora_rank", "lora_alpha", "input_length",
+_IGNORED = {"quantization_config", "optional", "ragged", "sparse", "lora_rank", "lora_alpha", "input_length",
             "implementation", "use_cudnn", "registered_name", "shared_object_id"}
 
 
@@ -107,13 +108,15 @@ def _keras2_key(cls_name: str, key: str, value, config: dict) -> bool:
     return True
 
 
-def clean_config(cls_name: str, config: dict) -> dict:
+def clean_config(cls_name: str, config: dict, cls: type | None = None) -> dict:
     """A Keras layer config → glassnet constructor arguments. Keras 2 (tf-keras) configs are translated the way
     Keras 3's legacy loader translates them (``batch_input_shape``, a one-element ``axis`` list) and, beyond it,
-    their keys Keras 3 dropped are read where their value changes nothing (``_KERAS2_KEYS``)."""
+    their keys Keras 3 dropped are read where their value changes nothing (``_KERAS2_KEYS``). A ``seed`` is
+    kept for a class whose constructor takes one (``cls``), and dropped otherwise."""
+    keeps_seed = cls is not None and "seed" in inspect.signature(cls.__init__).parameters
     cfg = {}
     for key, value in config.items():
-        if key in _IGNORED or _keras2_key(cls_name, key, value, config):
+        if key in _IGNORED or _keras2_key(cls_name, key, value, config) or (key == "seed" and not keeps_seed):
             continue
         if key.endswith(("_regularizer", "_constraint")) and value is None:
             continue  # Keras writes every one, most of them null; the layer's default is the same
@@ -152,7 +155,7 @@ def deserialize(spec: dict):
         raise ConfigError(f"Layer '{spec.get('name', cls_name)}' ({cls_name}) has no config dict.")
     if getattr(cls, "config_is_graph", False):  # models read their own (layers, inbound nodes) config
         return cls.from_config(config, spec)
-    cfg = clean_config(cls_name, config)
+    cfg = clean_config(cls_name, config, cls)
     try:
         layer = cls.from_config(cfg)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
