@@ -70,6 +70,14 @@ from .applications import LayerScale, StochasticDepth
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
+from .preprocessing import (AutoContrast, ContrastLimitedAdaptiveHistogramEqualization, Equalization,
+                            RandomBrightness, RandomColorDegeneration, RandomContrast, RandomGaussianBlur,
+                            RandomGrayscale, RandomHue, RandomInvert, RandomPosterization, RandomSaturation,
+                            RandomSharpness, Solarization)
+
+__all__ += ["AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "Equalization", "RandomBrightness",
+            "RandomColorDegeneration", "RandomContrast", "RandomGaussianBlur", "RandomGrayscale", "RandomHue",
+            "RandomInvert", "RandomPosterization", "RandomSaturation", "RandomSharpness", "Solarization"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first

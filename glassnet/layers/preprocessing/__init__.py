@@ -1,5 +1,12 @@
 """Keras's preprocessing layers, as they appear inside saved models; one module per family."""
 from .image import CenterCrop, Resizing
 from .normalization import Normalization, Rescaling
+from .color import (RandomBrightness, RandomColorDegeneration, RandomContrast, RandomGrayscale, RandomHue,
+                    RandomInvert, RandomPosterization, RandomSaturation, Solarization)
+from .filters import RandomGaussianBlur, RandomSharpness
+from .histogram import AutoContrast, ContrastLimitedAdaptiveHistogramEqualization, Equalization
 
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
+__all__ += ["RandomBrightness", "RandomColorDegeneration", "RandomContrast", "RandomGrayscale", "RandomHue",
+            "RandomInvert", "RandomPosterization", "RandomSaturation", "Solarization", "RandomGaussianBlur",
+            "RandomSharpness", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "Equalization"]
