@@ -68,8 +68,12 @@ __all__ = [
 # Preprocessing layers (glassnet.layers.preprocessing) and the layers Keras's applications define themselves
 from .applications import LayerScale, StochasticDepth
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from .preprocessing import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
+                            RandomShear, RandomTranslation, RandomZoom)
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
+__all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
+            "RandomTranslation", "RandomZoom"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first

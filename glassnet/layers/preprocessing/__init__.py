@@ -1,5 +1,9 @@
 """Keras's preprocessing layers, as they appear inside saved models; one module per family."""
 from .image import CenterCrop, Resizing
+from .geometric import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
+                        RandomShear, RandomTranslation, RandomZoom)
 from .normalization import Normalization, Rescaling
 
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
+__all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
+            "RandomTranslation", "RandomZoom"]
