@@ -2,8 +2,9 @@
 from .image import CenterCrop, Resizing
 from .geometric import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
                         RandomShear, RandomTranslation, RandomZoom)
+from .mixing import CutMix, MixUp, RandomErasing
 from .normalization import Normalization, Rescaling
 
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
-            "RandomTranslation", "RandomZoom"]
+            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing"]
