@@ -15,7 +15,7 @@ Writing a new augmentation layer (the API is these five names; everything else i
 
 - subclass ``_ImageAugmentation``; call ``super().__init__(seed=seed, data_format=data_format, **kwargs)``;
 - ``get_random_transformation(images)``: draw what the batch needs, with ``self._uniform`` / ``self._normal`` /
-  ``self._randint`` (``images`` is always batched here, in the layer's ``data_format``);
+  ``self._randint`` / ``self._beta`` (``images`` is always batched here, in the layer's ``data_format``);
 - ``transform_images(images, transformation)``: the math, batched; ``transform_labels`` if labels change;
 - ``_work``: ``(element-wise operations per output element, "what it does")`` for the shared cost rule;
 - helpers: ``factor_range`` (Keras's ``factor`` rule), ``value_range`` / ``transform_value_range``
@@ -201,6 +201,18 @@ class _ImageAugmentation(Layer):
     def _randint(self, shape, low: int, high: int, device=None) -> torch.Tensor:
         return torch.randint(low, high, tuple(shape), generator=self._generator).to(device)
 
+    def _beta(self, shape, concentration, device=None) -> torch.Tensor:
+        """Beta(c, c) draws (torch's gamma sampler reads only the global generator: a seeded layer runs it on a
+        fork of that generator, seeded from its own stream, so the global stream is left alone)."""
+        c = torch.as_tensor(float(concentration), dtype=torch.float32)
+        beta = torch.distributions.Beta(c, c)
+        if self._generator is None:
+            return beta.sample(tuple(shape)).to(device)
+        seed = int(torch.randint(0, 2 ** 62, (), generator=self._generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return beta.sample(tuple(shape)).to(device)
+
     # ---------------------------------------------------------------- what a subclass writes
     def get_random_transformation(self, images: torch.Tensor):
         """What one call draws for the batch ``images`` (a dict of tensors, or None)."""
@@ -214,7 +226,7 @@ class _ImageAugmentation(Layer):
 
     @property
     def _work(self) -> tuple[int, str]:
-        """(element-wise operations per output element in training, "what the layer does")."""
+        """(element-wise operations per output element in training, None if unknown; "what the layer does")."""
         raise NotImplementedError(f"{type(self).__name__} does not define _work")
 
     # ---------------------------------------------------------------- shared machinery
@@ -272,7 +284,7 @@ class _ImageAugmentation(Layer):
 
     def cost(self, input_shape, output_shape):
         flops, what = self._work
-        return Cost(other_flops=per_sample(output_shape) * flops,
+        return Cost(other_flops=None if flops is None else per_sample(output_shape) * flops,
                     reads=f"{what} in training only (the work counted); at inference it passes its input through")
 
     def get_config(self):
