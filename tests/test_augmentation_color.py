@@ -416,3 +416,153 @@ def test_keras_file_with_contrast_and_brightness_both_ways(keras, tmp_path):
     np.testing.assert_allclose(k2.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
     assert _without_seed(k2.layers[1].get_config()) == _without_seed(km.layers[1].get_config())
     assert _without_seed(k2.layers[2].get_config()) == _without_seed(km.layers[2].get_config())
+
+
+# ---------------------------------------------------------------------- RandomColorJitter, RandAugment, AugMix
+def _ours(name, keras_transformation):
+    """A Keras sub-layer's transformation in glassnet's terms (the warps carry their matrix)."""
+    t = keras_transformation
+    if name == "random_shear":
+        return layers.RandomShear.shear_transformation(t["shear_factor"])
+    if name == "random_translation":
+        return layers.RandomTranslation.shift_transformation(t["translations"])
+    if name == "random_rotation":
+        return {"matrix": t["rotation_matrix"]}
+    return t
+
+
+def test_color_jitter_applies_keras_operations_in_keras_order(keras):
+    """Each part's draws handed to Keras's own parts in Keras's order give glassnet's jitter output; a jitter
+    whose parts are deterministic matches Keras's through the calls."""
+    make = lambda L: L.RandomColorJitter(brightness_factor=0.3, contrast_factor=0.4, saturation_factor=0.5,
+                                         hue_factor=0.3, seed=2)
+    g, k = make(layers), make(keras.layers)
+    x = torch.tensor(_images((5, 6, 3)))
+    transformation = g.get_random_transformation(x)
+    expected = x
+    for name in ("random_brightness", "random_contrast", "random_saturation", "random_hue"):
+        expected = getattr(k, name).transform_images(expected * 1, copy.deepcopy(transformation[name]))
+    assert_close(g.transform_images(x, transformation), expected, "output")
+    fixed = lambda L: L.RandomColorJitter(value_range=(0, 1), brightness_factor=(0.1, 0.1),
+                                          contrast_factor=(0.0, 0.0), saturation_factor=(0.3, 0.3))
+    unit = torch.tensor(_images((5, 6, 3), (0, 1)))
+    assert_close(fixed(layers)(unit, training=True), fixed(keras.layers)(unit, training=True), "fixed jitter")
+    assert torch.equal(g(x), x)
+
+
+RAND_AUGMENT_OPS = ["random_shear", "random_translation", "random_rotation", "random_brightness",
+                    "random_color_degeneration", "random_contrast", "random_sharpness", "random_posterization",
+                    "solarization", "auto_contrast", "equalization"]
+
+
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated")
+@pytest.mark.parametrize("ops", [(i,) for i in range(11)] + [(4, 8), (9, 5), (0, 10)],
+                         ids=[RAND_AUGMENT_OPS[i] for i in range(11)] + ["degeneration_solarization",
+                                                                      "autocontrast_contrast", "shear_equalization"])
+def test_rand_augment_matches_keras_on_keras_draws(keras, ops):
+    """Keras's draws for every operation, with chosen operations. Keras 3.15 evaluates every operation in every
+    step and its RandomBrightness adds its offset to its input in place, so Keras also adds the brightness
+    offset (unclipped) in every step whatever operation is drawn; glassnet applies the drawn operations only.
+    The offset is set to 0 here where brightness is not drawn (Keras's extra addition is then a no-op), and
+    brightness is drawn alone."""
+    g, k = layers.RandAugment(num_ops=len(ops), factor=0.7), keras.layers.RandAugment(num_ops=len(ops), factor=0.7)
+    x = torch.tensor(_images((8, 9, 3)))
+    theirs = k.get_random_transformation(x, training=True)
+    theirs["layer_idxes"] = torch.tensor(ops, dtype=torch.int32)
+    if ops != (3,):
+        theirs["transforms"]["random_brightness"]["rgb_delta"] *= 0
+    ours = {"layer_idxes": theirs["layer_idxes"],
+            "transforms": {name: _ours(name, t) for name, t in theirs["transforms"].items()}}
+    assert_close(g.transform_images(x, ours), k.transform_images(x, theirs, training=True), "output", atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:Tensor.T is deprecated")
+@pytest.mark.parametrize("all_ops", [True, False])
+def test_aug_mix_matches_keras_on_keras_draws(keras, all_ops):
+    g = layers.AugMix(factor=0.6, all_ops=all_ops, value_range=(0, 1))
+    k = keras.layers.AugMix(factor=0.6, all_ops=all_ops, value_range=(0, 1))
+    x = torch.tensor(_images((8, 8, 3), (0, 1)))
+    names = g._ops
+    assert names == k._augment_layers
+    steps = [[names[i] for i in chain] for chain in ((0, 3), (), (4, 5, 6), (1, 2, len(names) - 1))]
+    chains = [[{"layer_name": n, "transformation": getattr(k, n).get_random_transformation(x, training=True)}
+               for n in chain] for chain in steps]
+    theirs = {"chain_mixing_weights": torch.tensor([0.1, 0.2, 0.3, 0.4]), "weight_sample": torch.tensor(0.35),
+              "chain_transforms": chains}
+    ours = {**theirs, "chain_transforms": [[{"layer_name": s["layer_name"],
+                                             "transformation": _ours(s["layer_name"], s["transformation"])}
+                                            for s in chain] for chain in chains]}
+    assert_close(g.transform_images(x, ours), k.transform_images(x, theirs, training=True), "output", atol=1e-6)
+
+
+def test_policy_draws():
+    """RandAugment picks each of its 11 operations equally often; AugMix's chain weights are a distribution,
+    its blend weight lies in [0, 1] and a step does nothing with probability 1/12 (1/8 without all_ops)."""
+    x = torch.zeros(2, 4, 4, 3)
+    rand_augment = layers.RandAugment(num_ops=4000, seed=3)
+    counts = torch.bincount(rand_augment.get_random_transformation(x)["layer_idxes"], minlength=11)
+    assert counts.min() > 4000 / 11 * 0.8 and counts.max() < 4000 / 11 * 1.2
+    for all_ops, ops in ((True, 11), (False, 7)):
+        aug_mix = layers.AugMix(num_chains=50, chain_depth=40, all_ops=all_ops, seed=4)
+        t = aug_mix.get_random_transformation(x)
+        assert abs(float(t["chain_mixing_weights"].sum()) - 1) < 1e-5 and 0 <= float(t["weight_sample"]) <= 1
+        skipped = 1 - sum(len(chain) for chain in t["chain_transforms"]) / (50 * 40)
+        assert abs(skipped - 1 / (ops + 1)) < 0.03
+
+
+POLICIES = [lambda L, **kw: L.RandomColorJitter(brightness_factor=0.2, hue_factor=0.3, **kw),
+            lambda L, **kw: L.RandAugment(num_ops=3, **kw), lambda L, **kw: L.AugMix(**kw)]
+
+
+@pytest.mark.parametrize("make", POLICIES, ids=["jitter", "rand_augment", "aug_mix"])
+def test_policies_repeat_under_one_seed_and_are_the_identity_at_inference(make):
+    x = torch.tensor(_images((6, 6, 3), batch=4))
+    a = make(layers, seed=11)(x, training=True)
+    assert torch.equal(a, make(layers, seed=11)(x, training=True)) and not torch.equal(a, x)
+    assert float(a.min()) >= 0 and float(a.max()) <= 255
+    gn.utils.set_random_seed(2)
+    b = make(layers)(x, training=True)
+    gn.utils.set_random_seed(2)
+    assert torch.equal(make(layers)(x, training=True), b)
+    assert torch.equal(make(layers, seed=11)(x), x)
+
+
+COMPOSITE_CONFIGS = [
+    lambda L: L.RandomColorJitter((0, 1), brightness_factor=0.2, contrast_factor=(0.1, 0.3), hue_factor=0.4),
+    lambda L: L.RandAugment((0, 1), num_ops=3, factor=(0.2, 0.6), interpolation="nearest"),
+    lambda L: L.AugMix(num_chains=2, chain_depth=4, factor=0.5, alpha=0.5, all_ops=False),
+]
+
+
+@pytest.mark.parametrize("make", COMPOSITE_CONFIGS, ids=["jitter", "rand_augment", "aug_mix"])
+def test_policy_configs_read_both_ways(keras, make):
+    test_config_reads_both_ways(keras, make)
+
+
+def test_policy_errors():
+    with pytest.raises(gn.ConfigError, match="RandAugment '.*' includes AutoContrast, which reads its ranges over "
+                                             "height and width of channels_last images only"):
+        layers.RandAugment(data_format="channels_first")
+    with pytest.raises(gn.ConfigError, match="the `num_chains` argument must be a positive integer"):
+        layers.AugMix(num_chains=0)
+    with pytest.raises(gn.ConfigError, match="needs a positive alpha"):
+        layers.AugMix(alpha=0.0)
+    with pytest.raises(gn.ConfigError, match=r"the `factor` argument must be a number or a pair of numbers in \[0, 1\]"):
+        layers.RandAugment(factor=2.0)
+
+
+def test_keras_file_with_the_policies_both_ways(keras, tmp_path):
+    L = keras.layers
+    inp = keras.Input((8, 8, 3))
+    x = L.RandomColorJitter(brightness_factor=0.2, saturation_factor=0.4)(inp)
+    x = L.AugMix(num_chains=2)(L.RandAugment(num_ops=1)(x))
+    km = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(L.Conv2D(3, 3)(x))))
+    images = _images((8, 8, 3), seed=9)
+    expected = km.predict(images, verbose=0)
+    km.save(tmp_path / "keras.keras")
+    g = gn.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(g.predict(images), expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in g.layers[1:4]] == ["RandomColorJitter", "RandAugment", "AugMix"]
+    g.save(tmp_path / "glassnet.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "glassnet.keras").predict(images, verbose=0),
+                               expected, rtol=1e-5, atol=1e-5)

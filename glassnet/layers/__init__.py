@@ -77,10 +77,12 @@ from .preprocessing import (AutoContrast, ContrastLimitedAdaptiveHistogramEquali
                             RandomBrightness, RandomColorDegeneration, RandomContrast, RandomGaussianBlur,
                             RandomGrayscale, RandomHue, RandomInvert, RandomPosterization, RandomSaturation,
                             RandomSharpness, Solarization)
+from .preprocessing import AugMix, RandAugment, RandomColorJitter
 
 __all__ += ["AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "Equalization", "RandomBrightness",
             "RandomColorDegeneration", "RandomContrast", "RandomGaussianBlur", "RandomGrayscale", "RandomHue",
             "RandomInvert", "RandomPosterization", "RandomSaturation", "RandomSharpness", "Solarization"]
+__all__ += ["AugMix", "RandAugment", "RandomColorJitter"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
             "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing"]
 

@@ -7,6 +7,7 @@ from .normalization import Normalization, Rescaling
 from .color import (RandomBrightness, RandomColorDegeneration, RandomContrast, RandomGrayscale, RandomHue,
                     RandomInvert, RandomPosterization, RandomSaturation, Solarization)
 from .filters import RandomGaussianBlur, RandomSharpness
+from .composite import AugMix, RandAugment, RandomColorJitter
 from .histogram import AutoContrast, ContrastLimitedAdaptiveHistogramEqualization, Equalization
 
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
@@ -15,3 +16,4 @@ __all__ += ["RandomBrightness", "RandomColorDegeneration", "RandomContrast", "Ra
             "RandomSharpness", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "Equalization"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
             "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing"]
+__all__ += ["AugMix", "RandAugment", "RandomColorJitter"]
