@@ -539,6 +539,17 @@ def test_policy_configs_read_both_ways(keras, make):
     test_config_reads_both_ways(keras, make)
 
 
+def test_policy_costs():
+    shape = (None, 6, 5, 3)
+    jitter = layers.RandomColorJitter(brightness_factor=0.2, contrast_factor=0.3)
+    parts = layers.RandomBrightness(0.2).cost(shape, shape).other_per_sample() + \
+        layers.RandomContrast(0.3).cost(shape, shape).other_per_sample()
+    assert jitter.cost(shape, shape).other_per_sample() == parts == 90 * (3 + 6)
+    for policy in (layers.RandAugment(), layers.AugMix()):
+        cost = policy.cost(shape, shape)
+        assert cost.other_flops is None and cost.macs == 0 and "work varies" in cost.reads
+
+
 def test_policy_errors():
     with pytest.raises(gn.ConfigError, match="RandAugment '.*' includes AutoContrast, which reads its ranges over "
                                              "height and width of channels_last images only"):
@@ -547,7 +558,8 @@ def test_policy_errors():
         layers.AugMix(num_chains=0)
     with pytest.raises(gn.ConfigError, match="needs a positive alpha"):
         layers.AugMix(alpha=0.0)
-    with pytest.raises(gn.ConfigError, match=r"the `factor` argument must be a number or a pair of numbers in \[0, 1\]"):
+    with pytest.raises(gn.ConfigError, match=r"RandAugment '.*': the `factor` argument must be a number or a pair "
+                                             r"of numbers in \[0, 1\]"):
         layers.RandAugment(factor=2.0)
 
 

@@ -66,7 +66,7 @@ class RandomContrast(_ColorAugmentation):
         return {"contrast_factor": self._uniform((images.shape[0], 1, 1, 1), low, high, images.device)}
 
     def transform_images(self, images, transformation):
-        factor = transformation["contrast_factor"].to(images.dtype)
+        factor = transformation["contrast_factor"].to(images)
         return self._clip(adjust_contrast(images, factor, self.data_format))
 
     @property
@@ -86,7 +86,7 @@ class RandomBrightness(_ColorAugmentation):
         return {"rgb_delta": delta * (self.value_range[1] - self.value_range[0])}
 
     def transform_images(self, images, transformation):
-        return self._clip(images + transformation["rgb_delta"].to(images.dtype))
+        return self._clip(images + transformation["rgb_delta"].to(images))
 
     @property
     def _work(self):
@@ -106,7 +106,7 @@ class RandomColorDegeneration(_ColorAugmentation):
         return {"factor": self._uniform((images.shape[0], 1, 1, 1), self.factor[0], self.factor[1], images.device)}
 
     def transform_images(self, images, transformation):
-        factor = transformation["factor"].to(images.dtype)
+        factor = transformation["factor"].to(images)
         return self._clip(images + factor * (grayscale(images, self.data_format) - images))
 
     @property
@@ -132,7 +132,8 @@ class RandomGrayscale(_ImageAugmentation):
         return {"should_apply": apply.reshape(-1, 1, 1, 1)}
 
     def transform_images(self, images, transformation):
-        return torch.where(transformation["should_apply"], grayscale(images, self.data_format), images)
+        apply = transformation["should_apply"].to(images.device)
+        return torch.where(apply, grayscale(images, self.data_format), images)
 
     def compute_output_shape(self, input_shape):
         return _check_channels(self, super().compute_output_shape(input_shape), (1, 3))
@@ -167,7 +168,7 @@ class RandomHue(_ColorAugmentation):
         axis = channel_axis(self.data_format)
         images = aug.transform_value_range(images, self.value_range, (0, 1))
         hue, saturation, value = rgb_to_hsv(images, self.data_format).unbind(axis)
-        hue = hue + transformation["factor"].to(images.dtype).reshape(-1, 1, 1)
+        hue = hue + transformation["factor"].to(images).reshape(-1, 1, 1)
         hue = torch.where(hue > 1.0, hue - 1.0, hue)
         hue = torch.where(hue < 0.0, hue + 1.0, hue)
         images = hsv_to_rgb(torch.stack((hue, saturation, value), dim=axis), self.data_format)
@@ -195,7 +196,7 @@ class RandomSaturation(_ColorAugmentation):
     def transform_images(self, images, transformation):
         axis = channel_axis(self.data_format)
         hue, saturation, value = rgb_to_hsv(images, self.data_format).unbind(axis)
-        saturation = self._clip(saturation * transformation["factor"].to(images.dtype).reshape(-1, 1, 1))
+        saturation = self._clip(saturation * transformation["factor"].to(images).reshape(-1, 1, 1))
         return hsv_to_rgb(torch.stack((hue, saturation, value), dim=axis), self.data_format)
 
     @property
@@ -218,7 +219,7 @@ class RandomInvert(_ColorAugmentation):
         return {"apply_inversion": self._uniform((batch,), device=device) < probability}
 
     def transform_images(self, images, transformation):
-        apply = transformation["apply_inversion"].reshape(-1, 1, 1, 1)
+        apply = transformation["apply_inversion"].to(images.device).reshape(-1, 1, 1, 1)
         return torch.where(apply, self.value_range[1] - images, images)
 
     @property
@@ -248,7 +249,7 @@ class RandomPosterization(_ColorAugmentation):
         return {"shift_factor": (8 - bits).to(torch.uint8)}
 
     def transform_images(self, images, transformation):
-        shift = transformation["shift_factor"].reshape(-1, 1, 1, 1)
+        shift = transformation["shift_factor"].to(images.device).reshape(-1, 1, 1, 1)
         images = posterize(aug.transform_value_range(images, self.value_range, (0, 255)), shift)
         return aug.transform_value_range(images, (0, 255), self.value_range)
 
@@ -284,7 +285,7 @@ class Solarization(_ImageAugmentation):
                 "thresholds": self._uniform(shape, self.threshold_factor[0], self.threshold_factor[1] * 255, device)}
 
     def transform_images(self, images, transformation):
-        additions, thresholds = (transformation[k].to(images.dtype) for k in ("additions", "thresholds"))
+        additions, thresholds = (transformation[k].to(images) for k in ("additions", "thresholds"))
         results = solarize(aug.transform_value_range(images, self.value_range, (0, 255)), additions, thresholds)
         return aug.transform_value_range(results, (0, 255), self.value_range)
 

@@ -42,7 +42,9 @@ class _Policy(_ImageAugmentation):
 
 class RandomColorJitter(_Policy):
     """RandomBrightness, RandomContrast, RandomSaturation and RandomHue in that order, each present when its
-    factor is given (with the meaning it has in that layer) and all reading ``value_range``.
+    factor is given (with the meaning it has in that layer) and all reading ``value_range``. The parts follow
+    ``data_format`` (Keras 3.15 builds them channels-last whatever the jitter's format, so its channels-first
+    contrast averages over the wrong axes).
 
     Example:
         >>> jitter = layers.RandomColorJitter(brightness_factor=0.2, hue_factor=0.1, seed=3)
@@ -196,8 +198,8 @@ class AugMix(_Policy):
         return {"chain_mixing_weights": weights, "weight_sample": weight_sample, "chain_transforms": chains}
 
     def transform_images(self, images, transformation):
-        weights = transformation["chain_mixing_weights"].to(images.dtype)
-        weight_sample = transformation["weight_sample"].to(images.dtype)
+        weights = transformation["chain_mixing_weights"].to(images)
+        weight_sample = transformation["weight_sample"].to(images)
         mixed = torch.zeros_like(images)
         for weight, chain in zip(weights, transformation["chain_transforms"]):
             augmented = self._run(images, [(step["layer_name"], step["transformation"]) for step in chain])

@@ -25,7 +25,7 @@ class RandomSharpness(_ColorAugmentation):
         return {"factor": self._uniform((images.shape[0],), self.factor[0], self.factor[1], images.device)}
 
     def transform_images(self, images, transformation):
-        factor = (transformation["factor"] * 2).to(images.dtype).reshape(-1, 1, 1, 1)
+        factor = (transformation["factor"] * 2).to(images).reshape(-1, 1, 1, 1)
         return self._clip(sharpen(images, factor, self.data_format))
 
     @property
@@ -69,9 +69,9 @@ class RandomGaussianBlur(_ColorAugmentation):
                 "blur_factor": self._uniform((2,), self.sigma[0], self.sigma[1], device) + 1e-6}
 
     def transform_images(self, images, transformation):
-        sigma = transformation["blur_factor"].to(images.dtype)
+        sigma = transformation["blur_factor"].to(images)
         blurred = gaussian_blur(images, self.kernel_size[0], sigma, self.data_format)
-        apply = transformation["should_apply_blur"].reshape(-1, 1, 1, 1)
+        apply = transformation["should_apply_blur"].to(images.device).reshape(-1, 1, 1, 1)
         return self._clip(torch.where(apply, blurred, images))
 
     @property
