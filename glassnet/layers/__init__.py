@@ -70,11 +70,12 @@ from .applications import LayerScale, StochasticDepth
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .preprocessing import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
                             RandomShear, RandomTranslation, RandomZoom)
-from .preprocessing import CutMix, MixUp, RandomErasing
+from .preprocessing import CutMix, MaxNumBoundingBoxes, MixUp, Pipeline, RandomErasing
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
-            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing"]
+            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
+            "MaxNumBoundingBoxes", "Pipeline"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first

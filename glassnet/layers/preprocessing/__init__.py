@@ -4,7 +4,9 @@ from .geometric import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPe
                         RandomShear, RandomTranslation, RandomZoom)
 from .mixing import CutMix, MixUp, RandomErasing
 from .normalization import Normalization, Rescaling
+from .pipeline import MaxNumBoundingBoxes, Pipeline
 
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
-            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing"]
+            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
+            "MaxNumBoundingBoxes", "Pipeline"]
