@@ -71,11 +71,12 @@ from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .preprocessing import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
                             RandomShear, RandomTranslation, RandomZoom)
 from .preprocessing import CutMix, MaxNumBoundingBoxes, MixUp, Pipeline, RandomErasing
+from .preprocessing import MelSpectrogram, STFTSpectrogram
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
             "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
-            "MaxNumBoundingBoxes", "Pipeline"]
+            "MaxNumBoundingBoxes", "Pipeline", "MelSpectrogram", "STFTSpectrogram"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first

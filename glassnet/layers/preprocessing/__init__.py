@@ -1,5 +1,6 @@
 """Keras's preprocessing layers, as they appear inside saved models; one module per family."""
 from .image import CenterCrop, Resizing
+from .audio import MelSpectrogram, STFTSpectrogram
 from .geometric import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
                         RandomShear, RandomTranslation, RandomZoom)
 from .mixing import CutMix, MixUp, RandomErasing
@@ -9,4 +10,4 @@ from .pipeline import MaxNumBoundingBoxes, Pipeline
 __all__ = ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
             "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
-            "MaxNumBoundingBoxes", "Pipeline"]
+            "MaxNumBoundingBoxes", "Pipeline", "MelSpectrogram", "STFTSpectrogram"]
