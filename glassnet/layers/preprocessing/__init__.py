@@ -1,8 +1,8 @@
 """Keras's preprocessing layers, as they appear inside saved models; one module per family."""
 from .image import CenterCrop, Resizing
 from .audio import MelSpectrogram, STFTSpectrogram
-from .geometric import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
-                        RandomShear, RandomTranslation, RandomZoom)
+from .distortion import RandomElasticTransform, RandomPerspective
+from .geometric import RandomCrop, RandomFlip, RandomRotation, RandomShear, RandomTranslation, RandomZoom
 from .mixing import CutMix, MixUp, RandomErasing
 from .normalization import Normalization, Rescaling
 from .pipeline import MaxNumBoundingBoxes, Pipeline
