@@ -98,16 +98,18 @@ def test_drawn_transformations_apply_as_in_keras(keras, case, interp, fill, data
 
 
 @pytest.mark.parametrize("data_format", FORMATS)
-@pytest.mark.parametrize("size", [(4, 5), (7, 5), (9, 4), (3, 12), (8, 10)])
+@pytest.mark.parametrize("size", [(4, 5), (7, 5), (9, 4), (3, 12), (8, 10), (2, 2)])
 def test_random_crop_matches_keras(keras, size, data_format):
-    """The window glassnet draws, applied by both; an input not larger than the target on both sides is
-    cropped towards the aspect ratio and resized (Keras's rule); at inference the central window."""
+    """Training: the window glassnet draws, applied by both (an input not larger than the target on both sides
+    is sliced and resized as Keras computes it). Inference: the largest central window of the target's aspect
+    ratio, resized — Keras's documented rule, which its Resizing(crop_to_aspect_ratio=True) computes."""
     x = _images(data_format)
     ours, theirs = layers.RandomCrop(*size, data_format=data_format), keras.layers.RandomCrop(*size,
                                                                                               data_format=data_format)
     t = ours.get_random_transformation(x)
     _close(ours.transform_images(x, t), theirs.transform_images(x.clone(), t))
-    _close(ours(x), theirs.transform_images(x.clone(), theirs.get_random_transformation(x, training=False)))
+    resized = keras.layers.Resizing(*size, crop_to_aspect_ratio=True, data_format=data_format)(x.clone())
+    _close(ours(x), resized)
     assert ours(x, training=True).shape == ours(x).shape == theirs(x, training=True).shape
 
 

@@ -45,9 +45,9 @@ def _signed_factor(owner, name, factor, low_open: bool):
 class _Warp(_ImageAugmentation):
     """An augmentation that warps each image by an affine transform (``transformation["matrix"]``)."""
 
-    def __init__(self, fill_mode, interpolation, fill_value, seed, data_format, fill_modes=FILL_MODES, **kwargs):
+    def __init__(self, *, fill_mode, interpolation, fill_value, seed, data_format, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.fill_mode = checks.one_of(self, "fill_mode", fill_mode, fill_modes)
+        self.fill_mode = checks.one_of(self, "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = checks.one_of(self, "interpolation", interpolation, INTERPOLATIONS)
         if not _is_number(fill_value):
             raise _bad(self, "fill_value", "a number", fill_value)
@@ -60,7 +60,8 @@ class _Warp(_ImageAugmentation):
     @property
     def _work(self):
         return (_BILINEAR_FLOPS if self.interpolation == "bilinear" else 0), \
-            f"{self._what}, reading each output pixel {self.interpolation}ly from the input (fill: {self.fill_mode})"
+            f"{self._what}, reading each output pixel from the input ({self.interpolation} interpolation, " \
+            f"{self.fill_mode} fill)"
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "fill_value": self.fill_value,
@@ -116,7 +117,8 @@ class RandomRotation(_Warp):
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
                  data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.factor = factor_range(self, factor)
 
     def get_random_transformation(self, images):
@@ -143,7 +145,8 @@ class RandomZoom(_Warp):
 
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
         self._height = _signed_factor(self, "height_factor", height_factor, low_open=True)
         self._width = None if width_factor is None else _signed_factor(self, "width_factor", width_factor, True)
@@ -176,7 +179,8 @@ class RandomTranslation(_Warp):
 
     def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
         self._height = _signed_factor(self, "height_factor", height_factor, low_open=False)
         self._width = _signed_factor(self, "width_factor", width_factor, low_open=False)
@@ -209,7 +213,8 @@ class RandomShear(_Warp):
 
     def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
                  data_format=None, seed=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.x_factor = self._factor("x_factor", x_factor)
         self.y_factor = self._factor("y_factor", y_factor)
 
@@ -243,10 +248,11 @@ class RandomShear(_Warp):
 class RandomCrop(_ImageAugmentation):
     """Crops a random ``(height, width)`` window in training — one window for the whole batch, as Keras draws it.
 
-    An input not larger than the target on both sides is cropped at the centre towards the target's aspect
-    ratio and resized to the target bilinearly (Keras's rule). At inference glassnet takes that same central
-    window, so the output always has the target size its shape rule declares. (Keras 3.15 returns the uncropped
-    input from ``predict``, which contradicts its own ``compute_output_shape``.)
+    At inference each image is cropped to its largest central window of the target's aspect ratio and resized
+    to the target bilinearly, as Keras documents it (Keras 3.15's ``predict`` returns the uncropped input
+    instead, contradicting its own ``compute_output_shape``). In training an input not larger than the target
+    on both sides is cropped and resized as Keras 3.15 computes it: a target-sized slice from that central
+    window's corner, resized if it comes out smaller.
 
     Example:
         >>> layers.RandomCrop(24, 24)(gn.Input((32, 32, 3))).shape
@@ -258,36 +264,38 @@ class RandomCrop(_ImageAugmentation):
         self.height = checks.positive_int(self, "height", height)
         self.width = checks.positive_int(self, "width", width)
 
-    def _start(self, height: int, width: int, training: bool) -> tuple[int, int]:
-        if training and height > self.height and width > self.width:
+    def get_random_transformation(self, images):
+        """The window's top-left corner ``(top, left)`` (Keras's transformation)."""
+        height, width = self._image_size(images)
+        if height > self.height and width > self.width:
             top = int(self._uniform((), 0.0, float(height - self.height + 1)))
             return top, int(self._uniform((), 0.0, float(width - self.width + 1)))
         top, _, left, _ = crop_box(height, width, self.height, self.width)
         return top, left
 
-    def get_random_transformation(self, images):
-        return self._start(*self._image_size(images), training=True)
-
-    def transform_images(self, images, transformation):
-        top, left = transformation
+    def _crop_and_resize(self, images, top, left, crop_height, crop_width):
         h_axis, w_axis = self._spatial_axes(images.ndim)
-        images = images.narrow(h_axis, top, min(self.height, images.shape[h_axis] - top))
-        images = images.narrow(w_axis, left, min(self.width, images.shape[w_axis] - left))
+        images = images.narrow(h_axis, top, min(crop_height, images.shape[h_axis] - top))
+        images = images.narrow(w_axis, left, min(crop_width, images.shape[w_axis] - left))
         if (images.shape[h_axis], images.shape[w_axis]) == (self.height, self.width):
             return images
         nchw = images.permute(0, 3, 1, 2) if self.data_format == "channels_last" else images
         out = _resize(nchw, (self.height, self.width), "bilinear", False)
         return out.permute(0, 2, 3, 1) if self.data_format == "channels_last" else out
 
+    def transform_images(self, images, transformation):
+        top, left = transformation
+        return self._crop_and_resize(images, top, left, self.height, self.width)
+
     def call(self, inputs, training=False):
         if training:
             return super().call(inputs, training=True)
         images, data = self._unpack(inputs)
-        dtype = self.dtype_policy.torch_compute_dtype
-        images = images.to(dtype)
+        images = images.to(self.dtype_policy.torch_compute_dtype)
         single = images.ndim == 3
         batch = images.unsqueeze(0) if single else images
-        batch = self.transform_images(batch, self._start(*self._image_size(batch), training=False))
+        top, crop_height, left, crop_width = crop_box(*self._image_size(batch), self.height, self.width)
+        batch = self._crop_and_resize(batch, top, left, crop_height, crop_width)
         images = batch.squeeze(0) if single else batch
         return images if data is None else {**data, "images": images}
 
@@ -300,15 +308,17 @@ class RandomCrop(_ImageAugmentation):
 
     @property
     def _work(self):
-        return 0, f"crops a random {self.height}×{self.width} window (the central one at inference)"
+        return 0, f"crops a random {self.height}×{self.width} window (at inference: the central one, resized)"
 
     def cost(self, input_shape, output_shape):
         h_axis, w_axis = self._spatial_axes(len(input_shape))
         height, width = input_shape[h_axis], input_shape[w_axis]
         cost = super().cost(input_shape, output_shape)
         if is_fixed(height) and is_fixed(width) and (height > self.height and width > self.width):
-            cost.reads = (f"keeps a {self.height}×{self.width} window of each {height}×{width} image: a random one "
-                          "in training (one per batch), the central one at inference")
+            _, crop_height, _, crop_width = crop_box(int(height), int(width), self.height, self.width)
+            cost.reads = (f"keeps a random {self.height}×{self.width} window of each {height}×{width} image in "
+                          f"training (one per batch); at inference it resizes the central {crop_height}×{crop_width} "
+                          "window to that size bilinearly (that work not counted)")
             return cost
         cost.other_flops = None
         cost.reads = (f"crops each image towards a {self.height}×{self.width} window and resizes it bilinearly when "
