@@ -314,6 +314,7 @@ class RandomCrop(_ImageAugmentation):
         h_axis, w_axis = self._spatial_axes(len(input_shape))
         height, width = input_shape[h_axis], input_shape[w_axis]
         cost = super().cost(input_shape, output_shape)
+        cost.rf = ("unknown",)  # a crop moves every pixel; at inference it also resizes
         if is_fixed(height) and is_fixed(width) and (height > self.height and width > self.width):
             _, crop_height, _, crop_width = crop_box(int(height), int(width), self.height, self.width)
             cost.reads = (f"keeps a random {self.height}×{self.width} window of each {height}×{width} image in "
