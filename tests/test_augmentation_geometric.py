@@ -98,16 +98,18 @@ def test_drawn_transformations_apply_as_in_keras(keras, case, interp, fill, data
 
 
 @pytest.mark.parametrize("data_format", FORMATS)
-@pytest.mark.parametrize("size", [(4, 5), (7, 5), (9, 4), (3, 12), (8, 10)])
+@pytest.mark.parametrize("size", [(4, 5), (7, 5), (9, 4), (3, 12), (8, 10), (2, 2)])
 def test_random_crop_matches_keras(keras, size, data_format):
-    """The window glassnet draws, applied by both; an input not larger than the target on both sides is
-    cropped towards the aspect ratio and resized (Keras's rule); at inference the central window."""
+    """Training: the window glassnet draws, applied by both (an input not larger than the target on both sides
+    is sliced and resized as Keras computes it). Inference: the largest central window of the target's aspect
+    ratio, resized — Keras's documented rule, which its Resizing(crop_to_aspect_ratio=True) computes."""
     x = _images(data_format)
     ours, theirs = layers.RandomCrop(*size, data_format=data_format), keras.layers.RandomCrop(*size,
                                                                                               data_format=data_format)
     t = ours.get_random_transformation(x)
     _close(ours.transform_images(x, t), theirs.transform_images(x.clone(), t))
-    _close(ours(x), theirs.transform_images(x.clone(), theirs.get_random_transformation(x, training=False)))
+    resized = keras.layers.Resizing(*size, crop_to_aspect_ratio=True, data_format=data_format)(x.clone())
+    _close(ours(x), resized)
     assert ours(x, training=True).shape == ours(x).shape == theirs(x, training=True).shape
 
 
@@ -431,3 +433,79 @@ def test_a_model_with_flip_and_rotation_learns_the_digits():
     initial_loss = model.evaluate(x, y, verbose=0)[0]
     losses = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history["loss"]
     assert losses[0] > losses[1] > losses[2] and losses[2] < 0.7 * initial_loss
+
+
+# ---------------------------------------------------------------------- Pipeline and MaxNumBoundingBoxes
+def _pipeline(L):
+    # (Keras 3.15 computes garbage for a Normalization inside a Pipeline, so Rescaling stands in the middle)
+    return L.Pipeline([L.RandomFlip(seed=1), L.Rescaling(0.5, offset=-0.5),
+                       L.RandomRotation(0.1, fill_mode="constant", seed=2)])
+
+
+def test_pipeline_chains_its_layers_and_passes_training_on():
+    x = _images(shape=(4, 8, 8, 3))
+    pipe = _pipeline(layers)
+    torch.testing.assert_close(pipe(x), x * 0.5 - 0.5)
+    expected = x
+    for layer in _pipeline(layers).layers:
+        expected = layer(expected, training=True)
+    torch.testing.assert_close(pipe(x, training=True), expected)
+    model = gn.Sequential([gn.Input((8, 8, 3)), _pipeline(layers), layers.Flatten(), layers.Dense(2)])
+    cost = model.layers[0].cost((None, 8, 8, 3), (None, 8, 8, 3))
+    assert [name for name, _ in cost.children] == [layer.name for layer in model.layers[0].layers]
+    assert cost.params_count() == 0 and cost.macs_per_sample() == 0
+    assert cost.other_per_sample() == sum(c.other_per_sample() for _, c in cost.children) > 7 * 192
+    assert cost.reads.startswith("applies its 3 layers in turn: RandomFlip flips each image")
+
+
+def test_pipeline_in_keras_files_both_ways(keras, tmp_path):
+    """(Keras takes seconds to load a Pipeline holding a warp — it traces the warp — so this one flips twice.)"""
+    def pipe(L):
+        return L.Pipeline([L.RandomFlip(seed=1), L.Rescaling(0.5, offset=-0.5), L.RandomFlip("vertical", seed=2)])
+    rng = np.random.default_rng(3)
+    inp = keras.Input((8, 8, 3))
+    km = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(pipe(keras.layers)(inp))))
+    for v in km.trainable_weights:
+        v.assign(rng.standard_normal(tuple(v.shape)).astype(np.float32) * 0.2)
+    x = rng.uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
+    km.save(tmp_path / "k.keras")
+    g = gn.load_model(tmp_path / "k.keras")
+    assert [type(layer).__name__ for layer in g.layers[1].layers] == ["RandomFlip", "Rescaling", "RandomFlip"]
+    assert list(g.layers[1].saving_children()) == ["layers/random_flip", "layers/rescaling", "layers/random_flip_1"]
+    np.testing.assert_allclose(g.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    g.save(tmp_path / "g.keras")
+    k2 = keras.models.load_model(tmp_path / "g.keras")
+    np.testing.assert_allclose(k2.predict(x, verbose=0), km.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert k2.layers[1].layers[2].get_config()["mode"] == "vertical"
+
+
+@pytest.mark.parametrize("count,single", [(3, False), (7, False), (3, True), (5, True)])
+def test_max_num_bounding_boxes_matches_keras(keras, count, single):
+    boxes = torch.arange(5 * 4 * 2, dtype=torch.float32).reshape(2, 5, 4)
+    labels = torch.arange(10, dtype=torch.int32).reshape(2, 5)
+    data = {"images": _images(shape=(2, 4, 4, 3)), "bounding_boxes": {"boxes": boxes, "labels": labels}}
+    if single:
+        data = {"images": data["images"][0], "bounding_boxes": {"boxes": boxes[0], "labels": labels[0]}}
+    ours = layers.MaxNumBoundingBoxes(count, fill_value=-2, bounding_box_format="xyxy")(copy.deepcopy(data))
+    theirs = keras.layers.MaxNumBoundingBoxes(count, fill_value=-2, bounding_box_format="xyxy")(copy.deepcopy(data))
+    assert torch.equal(ours["images"], data["images"])
+    for key in ("boxes", "labels"):
+        assert torch.equal(ours["bounding_boxes"][key], theirs["bounding_boxes"][key])
+    assert ours["bounding_boxes"]["boxes"].shape[-2] == count
+
+
+def test_max_num_bounding_boxes_config_and_errors(keras):
+    g = layers.MaxNumBoundingBoxes(4, fill_value=-3, bounding_box_format="yxyx")
+    k_config = keras.layers.MaxNumBoundingBoxes(4, fill_value=-3, bounding_box_format="yxyx").get_config()
+    assert set(g.get_config()) - set(k_config) == {"fill_value"}  # Keras forgets it; its constructor reads it
+    assert keras.layers.MaxNumBoundingBoxes.from_config(g.get_config()).fill_value == -3
+    ours = registry.deserialize({"class_name": "MaxNumBoundingBoxes", "config": k_config})
+    assert ours.max_number == 4 and ours.bounding_box_format == "yxyx" and ours.fill_value == -1
+    x = _images(shape=(2, 4, 4, 3))
+    assert layers.MaxNumBoundingBoxes(2)(x) is x
+    with pytest.raises(ConfigError, match=r"MaxNumBoundingBoxes 'max_num_bounding_boxes\w*' was given bounding boxes "
+                                          r"but no bounding_box_format. Received: bounding_box_format=None"):
+        layers.MaxNumBoundingBoxes(2)({"images": x, "bounding_boxes": {"boxes": torch.zeros(2, 1, 4),
+                                                                       "labels": torch.zeros(2, 1)}})
+    with pytest.raises(ConfigError, match=r"the `bounding_box_format` argument must be one of 'xyxy'"):
+        layers.MaxNumBoundingBoxes(2, bounding_box_format="corners")

@@ -1,7 +1,9 @@
-"""Image augmentation as Keras 3 computes it: the shared base of the random image layers, and the geometric ones.
+"""The shared base of Keras 3's random image layers, and Keras's affine warp (the layers themselves are in
+``geometric``, ``distortion`` and ``mixing``).
 
 Every augmentation layer is the identity (its input cast to the layer's compute dtype, as Keras casts) unless
-called with ``training=True`` — ``fit`` does that. Its random draws come from a generator of its own when it
+called with ``training=True`` — ``fit`` does that. (A plain eager call ``layer(x)`` is inference in glassnet,
+as for Dropout; Keras's image layers default to ``training=True`` there, and to inference in ``predict``.) Its random draws come from a generator of its own when it
 is given ``seed=`` (the same seed repeats the same stream, as Keras's ``SeedGenerator``), else from torch's
 global generator, so ``gn.utils.set_random_seed`` makes them repeat. Draws are made on the CPU and moved to
 the images' device, so a seed gives the same augmentation on every device.
@@ -19,7 +21,9 @@ Writing a new augmentation layer (the API is these five names; everything else i
 - ``transform_images(images, transformation)``: the math, batched; ``transform_labels`` if labels change;
 - ``_work``: ``(element-wise operations per output element, "what it does")`` for the shared cost rule;
 - helpers: ``factor_range`` (Keras's ``factor`` rule), ``value_range`` / ``transform_value_range``
-  (Keras's ``value_range`` rule), ``affine_matrix`` + ``affine_transform`` (Keras's warps, exactly).
+  (Keras's ``value_range`` rule), ``check_seed``, ``affine_matrix`` + ``affine_transform`` and ``sample``
+  (Keras's warps and ``map_coordinates``, exactly); ``_bad(owner, name, what, value)`` builds the argument
+  error every check here raises.
 """
 from __future__ import annotations
 

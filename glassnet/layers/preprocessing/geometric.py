@@ -1,5 +1,6 @@
 """Geometric image augmentation, as Keras 3 computes it on its torch backend: RandomFlip, RandomRotation,
-RandomZoom, RandomTranslation, RandomShear, RandomCrop, RandomPerspective, RandomElasticTransform.
+RandomZoom, RandomTranslation, RandomShear, RandomCrop (RandomPerspective and RandomElasticTransform, the
+non-affine warps, are in ``distortion``).
 
 Each is the identity at inference (``training=False``, the default of a plain call and of ``predict``) — except
 RandomCrop, whose output has the target size either way (see its docstring). In training each image of the
@@ -14,18 +15,14 @@ output element (bilinear: 4 weighted reads, 7 operations; nearest, flips and cro
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ... import checks
 from ...dims import is_fixed
-from ...errors import ConfigError
 from .augmentation import (FILL_MODES, INTERPOLATIONS, _bad, _ImageAugmentation, _is_number, affine_matrix,
-                           affine_transform, factor_range, sample)
-from .augmentation import value_range as _value_range_rule
+                           affine_transform, factor_range)
 from .image import _resize, crop_box
 
-__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomCrop",
-           "RandomPerspective", "RandomElasticTransform"]
+__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomCrop"]
 
 _BILINEAR_FLOPS = 7  # per output element: 4 reads weighted and summed
 
@@ -48,9 +45,9 @@ def _signed_factor(owner, name, factor, low_open: bool):
 class _Warp(_ImageAugmentation):
     """An augmentation that warps each image by an affine transform (``transformation["matrix"]``)."""
 
-    def __init__(self, fill_mode, interpolation, fill_value, seed, data_format, fill_modes=FILL_MODES, **kwargs):
+    def __init__(self, *, fill_mode, interpolation, fill_value, seed, data_format, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.fill_mode = checks.one_of(self, "fill_mode", fill_mode, fill_modes)
+        self.fill_mode = checks.one_of(self, "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = checks.one_of(self, "interpolation", interpolation, INTERPOLATIONS)
         if not _is_number(fill_value):
             raise _bad(self, "fill_value", "a number", fill_value)
@@ -63,7 +60,8 @@ class _Warp(_ImageAugmentation):
     @property
     def _work(self):
         return (_BILINEAR_FLOPS if self.interpolation == "bilinear" else 0), \
-            f"{self._what}, reading each output pixel {self.interpolation}ly from the input (fill: {self.fill_mode})"
+            f"{self._what}, reading each output pixel from the input ({self.interpolation} interpolation, " \
+            f"{self.fill_mode} fill)"
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "fill_value": self.fill_value,
@@ -119,7 +117,8 @@ class RandomRotation(_Warp):
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
                  data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.factor = factor_range(self, factor)
 
     def get_random_transformation(self, images):
@@ -146,7 +145,8 @@ class RandomZoom(_Warp):
 
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
         self._height = _signed_factor(self, "height_factor", height_factor, low_open=True)
         self._width = None if width_factor is None else _signed_factor(self, "width_factor", width_factor, True)
@@ -179,7 +179,8 @@ class RandomTranslation(_Warp):
 
     def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
         self._height = _signed_factor(self, "height_factor", height_factor, low_open=False)
         self._width = _signed_factor(self, "width_factor", width_factor, low_open=False)
@@ -212,7 +213,8 @@ class RandomShear(_Warp):
 
     def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
                  data_format=None, seed=None, **kwargs):
-        super().__init__(fill_mode, interpolation, fill_value, seed, data_format, **kwargs)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, seed=seed,
+                         data_format=data_format, **kwargs)
         self.x_factor = self._factor("x_factor", x_factor)
         self.y_factor = self._factor("y_factor", y_factor)
 
@@ -246,10 +248,11 @@ class RandomShear(_Warp):
 class RandomCrop(_ImageAugmentation):
     """Crops a random ``(height, width)`` window in training — one window for the whole batch, as Keras draws it.
 
-    An input not larger than the target on both sides is cropped at the centre towards the target's aspect
-    ratio and resized to the target bilinearly (Keras's rule). At inference glassnet takes that same central
-    window, so the output always has the target size its shape rule declares. (Keras 3.15 returns the uncropped
-    input from ``predict``, which contradicts its own ``compute_output_shape``.)
+    At inference each image is cropped to its largest central window of the target's aspect ratio and resized
+    to the target bilinearly, as Keras documents it (Keras 3.15's ``predict`` returns the uncropped input
+    instead, contradicting its own ``compute_output_shape``). In training an input not larger than the target
+    on both sides is cropped and resized as Keras 3.15 computes it: a target-sized slice from that central
+    window's corner, resized if it comes out smaller.
 
     Example:
         >>> layers.RandomCrop(24, 24)(gn.Input((32, 32, 3))).shape
@@ -261,36 +264,38 @@ class RandomCrop(_ImageAugmentation):
         self.height = checks.positive_int(self, "height", height)
         self.width = checks.positive_int(self, "width", width)
 
-    def _start(self, height: int, width: int, training: bool) -> tuple[int, int]:
-        if training and height > self.height and width > self.width:
+    def get_random_transformation(self, images):
+        """The window's top-left corner ``(top, left)`` (Keras's transformation)."""
+        height, width = self._image_size(images)
+        if height > self.height and width > self.width:
             top = int(self._uniform((), 0.0, float(height - self.height + 1)))
             return top, int(self._uniform((), 0.0, float(width - self.width + 1)))
         top, _, left, _ = crop_box(height, width, self.height, self.width)
         return top, left
 
-    def get_random_transformation(self, images):
-        return self._start(*self._image_size(images), training=True)
-
-    def transform_images(self, images, transformation):
-        top, left = transformation
+    def _crop_and_resize(self, images, top, left, crop_height, crop_width):
         h_axis, w_axis = self._spatial_axes(images.ndim)
-        images = images.narrow(h_axis, top, min(self.height, images.shape[h_axis] - top))
-        images = images.narrow(w_axis, left, min(self.width, images.shape[w_axis] - left))
+        images = images.narrow(h_axis, top, min(crop_height, images.shape[h_axis] - top))
+        images = images.narrow(w_axis, left, min(crop_width, images.shape[w_axis] - left))
         if (images.shape[h_axis], images.shape[w_axis]) == (self.height, self.width):
             return images
         nchw = images.permute(0, 3, 1, 2) if self.data_format == "channels_last" else images
         out = _resize(nchw, (self.height, self.width), "bilinear", False)
         return out.permute(0, 2, 3, 1) if self.data_format == "channels_last" else out
 
+    def transform_images(self, images, transformation):
+        top, left = transformation
+        return self._crop_and_resize(images, top, left, self.height, self.width)
+
     def call(self, inputs, training=False):
         if training:
             return super().call(inputs, training=True)
         images, data = self._unpack(inputs)
-        dtype = self.dtype_policy.torch_compute_dtype
-        images = images.to(dtype)
+        images = images.to(self.dtype_policy.torch_compute_dtype)
         single = images.ndim == 3
         batch = images.unsqueeze(0) if single else images
-        batch = self.transform_images(batch, self._start(*self._image_size(batch), training=False))
+        top, crop_height, left, crop_width = crop_box(*self._image_size(batch), self.height, self.width)
+        batch = self._crop_and_resize(batch, top, left, crop_height, crop_width)
         images = batch.squeeze(0) if single else batch
         return images if data is None else {**data, "images": images}
 
@@ -303,15 +308,18 @@ class RandomCrop(_ImageAugmentation):
 
     @property
     def _work(self):
-        return 0, f"crops a random {self.height}×{self.width} window (the central one at inference)"
+        return 0, f"crops a random {self.height}×{self.width} window (at inference: the central one, resized)"
 
     def cost(self, input_shape, output_shape):
         h_axis, w_axis = self._spatial_axes(len(input_shape))
         height, width = input_shape[h_axis], input_shape[w_axis]
         cost = super().cost(input_shape, output_shape)
+        cost.rf = ("unknown",)  # a crop moves every pixel; at inference it also resizes
         if is_fixed(height) and is_fixed(width) and (height > self.height and width > self.width):
-            cost.reads = (f"keeps a {self.height}×{self.width} window of each {height}×{width} image: a random one "
-                          "in training (one per batch), the central one at inference")
+            _, crop_height, _, crop_width = crop_box(int(height), int(width), self.height, self.width)
+            cost.reads = (f"keeps a random {self.height}×{self.width} window of each {height}×{width} image in "
+                          f"training (one per batch); at inference it resizes the central {crop_height}×{crop_width} "
+                          "window to that size bilinearly (that work not counted)")
             return cost
         cost.other_flops = None
         cost.reads = (f"crops each image towards a {self.height}×{self.width} window and resizes it bilinearly when "
@@ -320,136 +328,3 @@ class RandomCrop(_ImageAugmentation):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
-
-
-def homography(start_points: torch.Tensor, end_points: torch.Tensor) -> torch.Tensor:
-    """Keras's ``compute_homography_matrix``: the ``(batch, 8)`` projective transforms that map each of the four
-    ``end_points`` ``(batch, 4, 2)`` (x, y) to its ``start_points``."""
-    sx, sy = start_points[..., 0], start_points[..., 1]
-    ex, ey = end_points[..., 0], end_points[..., 1]
-    one, zero = torch.ones_like(ex), torch.zeros_like(ex)
-    x_rows = torch.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], dim=-1)
-    y_rows = torch.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], dim=-1)
-    coefficients = torch.stack([x_rows, y_rows], dim=2).reshape(-1, 8, 8)
-    target = torch.stack([sx, sy], dim=2).reshape(-1, 8, 1)
-    dtype = torch.promote_types(coefficients.dtype, torch.float32)
-    solution = torch.linalg.solve(coefficients.to(dtype), target.to(dtype))
-    return solution.reshape(-1, 8).to(start_points.dtype)
-
-
-class RandomPerspective(_ImageAugmentation):
-    """Moves each image's corners by up to ``scale``/2 of their coordinates and warps the image to match, for a
-    fraction of the images drawn from ``factor`` (a number ``f`` → probability in ``[0, f]``, or a pair in
-    ``[0, 1]``), in training. Points outside the image read ``fill_value``."""
-
-    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_value=0.0, seed=None, data_format=None,
-                 **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = factor_range(self, factor, (0.0, 1.0))
-        self.scale = checks.number_in(self, "scale", scale, 0.0, 1.0, high_inclusive=True)
-        self.interpolation = checks.one_of(self, "interpolation", interpolation, INTERPOLATIONS)
-        if not _is_number(fill_value):
-            raise _bad(self, "fill_value", "a number", fill_value)
-        self.fill_value = fill_value
-
-    def get_random_transformation(self, images):
-        batch = images.shape[0]
-        height, width = self._image_size(images)
-        probability = self._uniform((batch,), *self.factor)
-        apply = self._uniform((batch,)) < probability
-        moves = self._uniform((batch, 4, 2), -0.5 * self.scale, 0.5 * self.scale)
-        start = torch.tensor([[[0.0, 0.0], [width - 1, 0.0], [0.0, height - 1], [width - 1, height - 1]]])
-        start = start.repeat(batch, 1, 1)
-        return {"apply_perspective": apply, "start_points": start, "end_points": start + start * moves}
-
-    def transform_images(self, images, transformation):
-        nhwc = images.permute(0, 2, 3, 1) if self.data_format == "channels_first" else images
-        batch, height, width, _ = nhwc.shape
-        t = homography(transformation["start_points"], transformation["end_points"]).to(nhwc)
-        gx = torch.arange(width, dtype=nhwc.dtype, device=nhwc.device).view(1, 1, width)
-        gy = torch.arange(height, dtype=nhwc.dtype, device=nhwc.device).view(1, height, 1)
-        a = [t[:, k].view(batch, 1, 1) for k in range(8)]
-        denom = a[6] * gx + a[7] * gy + 1.0
-        x = (a[0] * gx + a[1] * gy + a[2]) / denom
-        y = (a[3] * gx + a[4] * gy + a[5]) / denom
-        out = sample(nhwc, y, x, self.interpolation, "constant", self.fill_value)
-        out = out.permute(0, 3, 1, 2) if self.data_format == "channels_first" else out
-        apply = transformation["apply_perspective"].to(images.device).view(batch, 1, 1, 1)
-        return torch.where(apply, out, images)
-
-    @property
-    def _work(self):
-        return (_BILINEAR_FLOPS if self.interpolation == "bilinear" else 0), \
-            f"warps a random fraction of the images by a random perspective ({self.interpolation})"
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
-                "interpolation": self.interpolation, "fill_value": self.fill_value}
-
-
-def gaussian_blur(images: torch.Tensor, kernel_size: int, sigma: torch.Tensor) -> torch.Tensor:
-    """Keras's torch ``gaussian_blur`` of ``(batch, channels, height, width)`` images: a square Gaussian kernel,
-    zero padding, the same size out."""
-    x = torch.arange(kernel_size, dtype=images.dtype, device=images.device) - (kernel_size - 1) / 2
-    k1 = torch.exp(-0.5 * (x / sigma) ** 2)
-    k1 = k1 / k1.sum()
-    kernel = torch.outer(k1, k1).expand(images.shape[1], 1, kernel_size, kernel_size)
-    return F.conv2d(images, kernel, padding=kernel_size // 2, groups=images.shape[1])
-
-
-class RandomElasticTransform(_ImageAugmentation):
-    """Distorts a fraction of the images (drawn from ``factor``) by a smooth random displacement field in
-    training: per-pixel Gaussian noise blurred by a Gaussian of σ = 5%·min(height, width)·s and scaled by
-    α = 10%·max(height, width)·s, with ``s`` drawn from ``scale``; every image is then clipped to
-    ``value_range``. ``fill_mode`` also accepts ``"mirror"`` here (d c b | a b c d | c b a), as Keras does."""
-
-    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
-                 value_range=(0, 255), seed=None, data_format=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = factor_range(self, factor, (0.0, 1.0))
-        self.scale = factor_range(self, scale, (0.0, 1.0), name="scale")
-        self.interpolation = checks.one_of(self, "interpolation", interpolation, INTERPOLATIONS)
-        self.fill_mode = checks.one_of(self, "fill_mode", fill_mode, (*FILL_MODES, "mirror"))
-        if not _is_number(fill_value):
-            raise _bad(self, "fill_value", "a number", fill_value)
-        self.fill_value = fill_value
-        self.value_range = _value_range_rule(self, value_range)
-
-    def get_random_transformation(self, images):
-        if self.scale[1] == 0 or self.factor[1] == 0:
-            return None
-        batch = images.shape[0]
-        height, width = self._image_size(images)
-        probability = self._uniform((batch,), *self.factor)
-        apply = self._uniform((batch,)) < probability
-        distortion = self._uniform((), *self.scale)
-        noise = self._normal((2, batch, height, width))
-        return {"apply_transform": apply, "distortion_factor": distortion, "noise": noise}
-
-    def transform_images(self, images, transformation):
-        if transformation is None:
-            return images
-        nchw = images.permute(0, 3, 1, 2) if self.data_format == "channels_last" else images
-        height, width = nchw.shape[2:]
-        factor = transformation["distortion_factor"].to(nchw)
-        alpha, sigma = max(height, width) * (0.1 * factor), min(height, width) * (0.05 * factor)
-        kernel_size = int(6 * sigma) | 1
-        noise = transformation["noise"].to(nchw) * sigma
-        dx, dy = (gaussian_blur(n.unsqueeze(1), kernel_size, sigma).squeeze(1) for n in noise)
-        gx = torch.arange(width, device=nchw.device).view(1, 1, width)
-        gy = torch.arange(height, device=nchw.device).view(1, height, 1)
-        out = sample(nchw.permute(0, 2, 3, 1), gy + alpha * dy, gx + alpha * dx, self.interpolation,
-                     self.fill_mode, self.fill_value)
-        out = out.permute(0, 3, 1, 2) if self.data_format == "channels_first" else out
-        apply = transformation["apply_transform"].to(images.device).view(-1, 1, 1, 1)
-        return torch.where(apply, out, images).clamp(self.value_range[0], self.value_range[1])
-
-    @property
-    def _work(self):
-        return None, ("distorts a random fraction of the images by a blurred random displacement field (the blur's "
-                      "width depends on the drawn scale, so its work is not counted)")
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "scale": self.scale,
-                "interpolation": self.interpolation, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
-                "value_range": self.value_range}

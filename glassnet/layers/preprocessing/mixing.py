@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from ... import checks
 from .augmentation import _bad, _ImageAugmentation, _is_number, factor_range
 from .augmentation import value_range as _value_range_rule
 
