@@ -52,6 +52,8 @@ DETERMINISTIC = [
     ("blur", lambda L: L.RandomGaussianBlur(factor=(1.0, 1.0), sigma=(0.8, 0.8)), (5, 6, 3), (0, 255), True),
     ("blur5_cf", lambda L: L.RandomGaussianBlur(factor=(1.0, 1.0), kernel_size=5, sigma=(0.5, 0.5),
                                                 data_format="channels_first"), (3, 7, 6), (0, 255), True),
+    ("blur_narrow", lambda L: L.RandomGaussianBlur(factor=(1.0, 1.0), kernel_size=5, sigma=(0.2, 0.2)), (6, 6, 3),
+     (0, 255), True),  # corner weights below the smallest normal float, set to 0 in glassnet
     ("auto_contrast", lambda L: L.AutoContrast(), (5, 6, 3), (0, 255), True),
     ("auto_contrast_unit", lambda L: L.AutoContrast(value_range=(0, 1)), (5, 6, 2), (0, 1), True),
     ("equalization", lambda L: L.Equalization(), (5, 6, 3), (0, 255), False),
@@ -292,6 +294,8 @@ def test_single_images_and_dicts():
     x = torch.tensor(_images((4, 5, 3)))
     layer = layers.RandomBrightness((0.2, 0.2))
     assert_close(layer(x[0], training=True), x[0].add(51.0).clamp(0, 255), "single image")
+    for layer in (layers.AutoContrast(), getattr(layers, CLAHE)(tile_grid_size=(2, 2)), layers.Equalization()):
+        assert_close(layer(x[1], training=True), layer(x[1:2], training=True)[0], f"single image, {layer.name}")
     out = layers.RandomContrast(0.5, seed=1)({"images": x, "labels": torch.arange(3)}, training=True)
     assert torch.equal(out["labels"], torch.arange(3)) and out["images"].shape == x.shape
 
