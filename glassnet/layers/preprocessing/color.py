@@ -238,7 +238,7 @@ class RandomPosterization(_ColorAugmentation):
         super().__init__(factor, value_range, seed, data_format, **kwargs)
         if any(f != int(f) for f in self.factor):
             raise ConfigError(self._error("keeps a whole number of bits, so `factor` must be integers",
-                                                 f"factor={factor!r}"))
+                                          f"factor={factor!r}"))
         self.factor = tuple(int(f) for f in self.factor)
 
     def get_random_transformation(self, images):
@@ -275,8 +275,7 @@ class Solarization(_ImageAugmentation):
         pair = tuple(factor) if isinstance(factor, (list, tuple)) else (0.0, factor)
         if len(pair) != 2 or not all(not isinstance(f, bool) and isinstance(f, (int, float)) and 0 <= f <= 1
                                      for f in pair):
-            raise ConfigError(f"{checks.owner_text(self)}: the `{name}` argument must be a number or a pair of "
-                              f"numbers in [0, 1]. Received: {name}={factor!r}")
+            raise aug._bad(self, name, "a number or a pair of numbers in [0, 1]", factor)
         return tuple(sorted(float(f) for f in pair))
 
     def get_random_transformation(self, images):
