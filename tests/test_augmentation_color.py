@@ -580,3 +580,21 @@ def test_keras_file_with_the_policies_both_ways(keras, tmp_path):
     g.save(tmp_path / "glassnet.keras")
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "glassnet.keras").predict(images, verbose=0),
                                expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fit_augments_and_predict_does_not():
+    """In ``fit`` the layers see training=True (the images they pass on change from step to step); ``predict``
+    passes the images through."""
+    seen = []
+    inp = gn.Input((8, 8, 3))
+    x = layers.RandAugment(num_ops=2, seed=1)(layers.RandomColorJitter(brightness_factor=0.3, seed=2)(inp))
+    x = layers.Lambda(lambda t: seen.append(t.detach().clone()) or t)(x)
+    model = gn.Model(inp, layers.Dense(2)(layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(x))))
+    model.compile(optimizer="adam", loss="mse")
+    images = _images((8, 8, 3), seed=3, batch=8)
+    history = model.fit(images, np.zeros((8, 2), np.float32), batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert not torch.equal(seen[-1], torch.tensor(images)) and not torch.equal(seen[-1], seen[-2])
+    seen.clear()
+    model.predict(images, verbose=0)
+    assert torch.equal(seen[-1], torch.tensor(images))
