@@ -68,8 +68,25 @@ __all__ = [
 # Preprocessing layers (glassnet.layers.preprocessing) and the layers Keras's applications define themselves
 from .applications import LayerScale, StochasticDepth
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from .preprocessing import (RandomCrop, RandomElasticTransform, RandomFlip, RandomPerspective, RandomRotation,
+                            RandomShear, RandomTranslation, RandomZoom)
+from .preprocessing import CutMix, MaxNumBoundingBoxes, MixUp, Pipeline, RandomErasing
+from .preprocessing import MelSpectrogram, STFTSpectrogram
 
 __all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
+from .preprocessing import (AutoContrast, ContrastLimitedAdaptiveHistogramEqualization, Equalization,
+                            RandomBrightness, RandomColorDegeneration, RandomContrast, RandomGaussianBlur,
+                            RandomGrayscale, RandomHue, RandomInvert, RandomPosterization, RandomSaturation,
+                            RandomSharpness, Solarization)
+from .preprocessing import AugMix, RandAugment, RandomColorJitter
+
+__all__ += ["AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "Equalization", "RandomBrightness",
+            "RandomColorDegeneration", "RandomContrast", "RandomGaussianBlur", "RandomGrayscale", "RandomHue",
+            "RandomInvert", "RandomPosterization", "RandomSaturation", "RandomSharpness", "Solarization"]
+__all__ += ["AugMix", "RandAugment", "RandomColorJitter"]
+__all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
+            "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
+            "MaxNumBoundingBoxes", "Pipeline", "MelSpectrogram", "STFTSpectrogram"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first
