@@ -334,8 +334,6 @@ def _without_seed(config):
     return {k: v for k, v in _comparable(config).items() if k != "seed"}
 
 
-@pytest.mark.xfail(strict=True, reason="layers/registry.py drops every `seed` key of a Keras config (_IGNORED), so "
-                                       "a seeded augmentation layer read from a Keras file loses its seed")
 def test_a_seed_in_a_keras_config_is_kept(keras):
     config = keras.layers.RandomContrast(0.5, seed=3).get_config()
     assert registry.deserialize({"class_name": "RandomContrast", "config": config}).seed == 3

@@ -37,6 +37,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from glassnet.layers import preprocessing as _preprocessing
+
 __all__ = ["KINDS", "MERGES", "NOT_GENERATED", "LAMBDAS", "generate", "build", "describe", "walk_entries",
            "features", "same_padding_is_symmetric"]
 
@@ -369,6 +371,9 @@ NOT_GENERATED.update({name: "tested layer by layer against Keras; not drawn in r
     "Normalization", "RNN", "Rescaling", "Resizing", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "SpectralNormalization", "StackedRNNCells", "StochasticDepth", "UpSampling2D", "UpSampling3D",
     "ZeroPadding2D", "ZeroPadding3D")})
+for _name in _preprocessing.__all__:  # random at training and identity at inference, or state from adapt
+    NOT_GENERATED.setdefault(_name, "a preprocessing or augmentation layer, tested against Keras in "
+                                    "tests/test_augmentation_*.py and tests/test_preprocessing_*.py")
 NOT_GENERATED["ReversibleEmbedding"] = "called forward it is an Embedding (drawn); its reverse call needs a keyword"
 NOT_GENERATED["TorchModuleWrapper"] = "runs a torch module; Keras's twin would run different code"
 
