@@ -421,6 +421,7 @@ def test_keras_file_with_random_flip_and_rotation_both_ways(keras, tmp_path):
 
 
 def test_a_model_with_flip_and_rotation_learns_the_digits():
+    """fit runs the augmentation (every training batch is rotated), evaluate does not, and the loss falls."""
     from sklearn.datasets import load_digits
     digits = load_digits()
     x = (digits.images[:600, :, :, None] / 16.0).astype(np.float32)
@@ -428,10 +429,16 @@ def test_a_model_with_flip_and_rotation_learns_the_digits():
     gn.utils.set_random_seed(0)
     inp = gn.Input((8, 8, 1))
     model = gn.Model(inp, _augmenting_model(layers, inp))
+    rotation = next(layer for layer in model.layers if isinstance(layer, layers.RandomRotation))
+    rotated = []
+    rotation.transform_images = lambda images, t: rotated.append(len(images)) or \
+        type(rotation).transform_images(rotation, images, t)
     model.compile(optimizer=gn.optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     initial_loss = model.evaluate(x, y, verbose=0)[0]
+    assert rotated == []
     losses = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history["loss"]
+    assert sum(rotated) == 3 * 600
     assert losses[0] > losses[1] > losses[2] and losses[2] < 0.7 * initial_loss
 
 
