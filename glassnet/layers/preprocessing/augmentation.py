@@ -134,7 +134,11 @@ def sample(images: torch.Tensor, y: torch.Tensor, x: torch.Tensor, interpolation
     ``"bilinear"`` weights the four neighbours; a neighbour outside the image reads ``fill_value``
     (``fill_mode="constant"``) or the pixel ``fill_mode`` points to (``"reflect"``: d c b a | a b c d | d c b a;
     ``"wrap"``: a b c d | a b c d; ``"nearest"``: a a a a | a b c d | d d d d). Returns ``(batch, H', W',
-    channels)``; differentiable in the images."""
+    channels)``; differentiable in the images.
+
+    It gathers the neighbours itself (four ``torch.gather`` calls for bilinear, one for nearest) rather than
+    calling ``F.grid_sample``, which has no ``"wrap"`` padding and, after reflecting, rounds ties for
+    ``"nearest"`` differently: this way every fill mode equals Keras's ``map_coordinates`` exactly."""
     batch, height, width, channels = images.shape
     flat = images.reshape(batch, height * width, channels)
     fix = _INDEX_FIXERS[fill_mode]
