@@ -516,3 +516,38 @@ def test_max_num_bounding_boxes_config_and_errors(keras):
                                                                        "labels": torch.zeros(2, 1)}})
     with pytest.raises(ConfigError, match=r"the `bounding_box_format` argument must be one of 'xyxy'"):
         layers.MaxNumBoundingBoxes(2, bounding_box_format="corners")
+
+
+# ---------------------------------------------------------------------- the shared base's rules
+def test_base_rules_match_keras(keras):
+    """factor and value_range rules and the value-range mapping, as Keras's base image layer has them; the seed
+    is written to the config only by a layer that takes one."""
+    from glassnet.layers.preprocessing.augmentation import (_ImageAugmentation, factor_range, transform_value_range,
+                                                            value_range)
+    from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (
+        BaseImagePreprocessingLayer)
+    base = BaseImagePreprocessingLayer()  # its factor bounds are (-1, 1)
+    for factor in (0.3, -0.3, 1, (0.2, -0.5), [-1, 0.4]):
+        base._set_factor(factor)
+        assert factor_range("f", factor) == tuple(float(v) for v in base.factor)
+    base._FACTOR_BOUNDS = (0, 1)
+    base._set_factor(0.7)
+    assert factor_range("f", 0.7, (0.0, 1.0)) == tuple(float(v) for v in base.factor) == (0.0, 0.7)
+    for bad in (1.5, (0.1, 0.2, 0.3), "0.1", (2.0, 3.0)):
+        with pytest.raises(ConfigError, match=r"the `factor` argument must be a number or a pair of numbers"):
+            factor_range("Layer", bad)
+    assert value_range("v", [255, 0]) == (0, 255)
+    x = _images(shape=(2, 3, 4, 1))
+    expected = base._transform_value_range(x.clone(), (0, 255), (-1.0, 1.0))
+    torch.testing.assert_close(transform_value_range(x, (0, 255), (-1.0, 1.0)), expected)
+    assert transform_value_range(x, (0, 255), [0, 255]) is x
+
+    class _Deterministic(_ImageAugmentation):
+        def __init__(self, value_range=(0, 255), **kwargs):
+            super().__init__(**kwargs)
+
+    class _Seeded(_ImageAugmentation):
+        def __init__(self, seed=None, **kwargs):
+            super().__init__(seed=seed, **kwargs)
+
+    assert "seed" not in _Deterministic().get_config() and _Seeded(seed=3).get_config()["seed"] == 3

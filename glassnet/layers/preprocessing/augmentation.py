@@ -27,6 +27,7 @@ Writing a new augmentation layer (the API is these five names; everything else i
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -296,4 +297,9 @@ class _ImageAugmentation(Layer):
                     reads=f"{what} in training only (the work counted); at inference it passes its input through")
 
     def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format, "seed": self.seed}
+        """Keras's base keys and ``seed`` — left out for a layer whose constructor takes no seed (Keras's
+        AutoContrast, Equalization); a subclass whose Keras config omits a seed it takes pops it."""
+        config = {**super().get_config(), "data_format": self.data_format}
+        if "seed" in inspect.signature(type(self).__init__).parameters:
+            config["seed"] = self.seed
+        return config
