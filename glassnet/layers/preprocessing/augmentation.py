@@ -3,10 +3,11 @@
 
 Every augmentation layer is the identity (its input cast to the layer's compute dtype, as Keras casts) unless
 called with ``training=True`` — ``fit`` does that. (A plain eager call ``layer(x)`` is inference in glassnet,
-as for Dropout; Keras's image layers default to ``training=True`` there, and to inference in ``predict``.) Its random draws come from a generator of its own when it
-is given ``seed=`` (the same seed repeats the same stream, as Keras's ``SeedGenerator``), else from torch's
-global generator, so ``gn.utils.set_random_seed`` makes them repeat. Draws are made on the CPU and moved to
-the images' device, so a seed gives the same augmentation on every device.
+as for Dropout; Keras's image layers default to ``training=True`` there, and to inference in ``predict``.)
+Its random draws come from a generator of its own when it is given ``seed=`` (the same seed repeats the same
+stream, as Keras's ``SeedGenerator``), else from torch's global generator, so ``gn.utils.set_random_seed``
+makes them repeat. Draws are made on the CPU and moved to the images' device, so a seed gives the same
+augmentation on every device.
 
 A layer takes a batch of images ``(batch, height, width, channels)`` or a single image ``(height, width,
 channels)`` (``channels_first``: channels before height and width), or a dict ``{"images": ..., "labels":
