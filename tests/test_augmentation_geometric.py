@@ -93,7 +93,8 @@ def test_drawn_transformations_apply_as_in_keras(keras, case, interp, fill, data
     x = _images(data_format, shape=(6, 7, 9, 2))
     ours = factory(layers, interp, fill, data_format)
     t = ours.get_random_transformation(x)
-    theirs = factory(keras.layers, interp, fill, data_format).transform_images(x.clone(), _keras_transformation(kind, t))
+    theirs = factory(keras.layers, interp, fill, data_format).transform_images(x.clone(),
+                                                                               _keras_transformation(kind, t))
     _close(ours.transform_images(x, t), theirs)
 
 
@@ -193,7 +194,8 @@ def test_mixing_draws():
     assert (t["mix_weight"] - kept).abs().mean() < 0.15  # ... the weight its drawn real-valued area
     t = layers.RandomErasing(0.6, (0.1, 0.2), value_range=(0.0, 1.0), seed=0).get_random_transformation(x)
     assert abs(t["apply_erasing"].float().mean().item() - 0.3) < 0.04  # P = E[U(0, 0.6)]
-    assert t["fill_value"].min() >= 0 and t["fill_value"].max() <= 1 and 0.3 < (t["fill_value"] == 0).float().mean() < 0.7
+    fill = t["fill_value"]
+    assert fill.min() >= 0 and fill.max() <= 1 and 0.3 < (fill == 0).float().mean() < 0.7  # noise clipped at 0
     area = t["batch_masks"].float().mean(dim=(1, 2, 3))
     assert area.max() <= 0.5 and area.mean() > 0.01
 
@@ -421,6 +423,7 @@ def test_keras_file_with_random_flip_and_rotation_both_ways(keras, tmp_path):
 
 
 def test_a_model_with_flip_and_rotation_learns_the_digits():
+    """fit runs the augmentation (every training batch is rotated), evaluate does not, and the loss falls."""
     from sklearn.datasets import load_digits
     digits = load_digits()
     x = (digits.images[:600, :, :, None] / 16.0).astype(np.float32)
@@ -428,10 +431,16 @@ def test_a_model_with_flip_and_rotation_learns_the_digits():
     gn.utils.set_random_seed(0)
     inp = gn.Input((8, 8, 1))
     model = gn.Model(inp, _augmenting_model(layers, inp))
+    rotation = next(layer for layer in model.layers if isinstance(layer, layers.RandomRotation))
+    rotated = []
+    rotation.transform_images = lambda images, t: rotated.append(len(images)) or \
+        type(rotation).transform_images(rotation, images, t)
     model.compile(optimizer=gn.optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     initial_loss = model.evaluate(x, y, verbose=0)[0]
+    assert rotated == []
     losses = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history["loss"]
+    assert sum(rotated) == 3 * 600
     assert losses[0] > losses[1] > losses[2] and losses[2] < 0.7 * initial_loss
 
 
@@ -509,3 +518,38 @@ def test_max_num_bounding_boxes_config_and_errors(keras):
                                                                        "labels": torch.zeros(2, 1)}})
     with pytest.raises(ConfigError, match=r"the `bounding_box_format` argument must be one of 'xyxy'"):
         layers.MaxNumBoundingBoxes(2, bounding_box_format="corners")
+
+
+# ---------------------------------------------------------------------- the shared base's rules
+def test_base_rules_match_keras(keras):
+    """factor and value_range rules and the value-range mapping, as Keras's base image layer has them; the seed
+    is written to the config only by a layer that takes one."""
+    from glassnet.layers.preprocessing.augmentation import (_ImageAugmentation, factor_range, transform_value_range,
+                                                            value_range)
+    from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (
+        BaseImagePreprocessingLayer)
+    base = BaseImagePreprocessingLayer()  # its factor bounds are (-1, 1)
+    for factor in (0.3, -0.3, 1, (0.2, -0.5), [-1, 0.4]):
+        base._set_factor(factor)
+        assert factor_range("f", factor) == tuple(float(v) for v in base.factor)
+    base._FACTOR_BOUNDS = (0, 1)
+    base._set_factor(0.7)
+    assert factor_range("f", 0.7, (0.0, 1.0)) == tuple(float(v) for v in base.factor) == (0.0, 0.7)
+    for bad in (1.5, (0.1, 0.2, 0.3), "0.1", (2.0, 3.0)):
+        with pytest.raises(ConfigError, match=r"the `factor` argument must be a number or a pair of numbers"):
+            factor_range("Layer", bad)
+    assert value_range("v", [255, 0]) == (0, 255)
+    x = _images(shape=(2, 3, 4, 1))
+    expected = base._transform_value_range(x.clone(), (0, 255), (-1.0, 1.0))
+    torch.testing.assert_close(transform_value_range(x, (0, 255), (-1.0, 1.0)), expected)
+    assert transform_value_range(x, (0, 255), [0, 255]) is x
+
+    class _Deterministic(_ImageAugmentation):
+        def __init__(self, value_range=(0, 255), **kwargs):
+            super().__init__(**kwargs)
+
+    class _Seeded(_ImageAugmentation):
+        def __init__(self, seed=None, **kwargs):
+            super().__init__(seed=seed, **kwargs)
+
+    assert "seed" not in _Deterministic().get_config() and _Seeded(seed=3).get_config()["seed"] == 3

@@ -143,7 +143,8 @@ class MelSpectrogram(Layer):
         frames = output_shape[-1]
         return Cost(macs=prod(frames, bins, mels), values={bins: self.fft_length // 2 + 1, mels: self.num_mel_bins},
                     other_flops=None, rf=("global",),
-                    reads=f"cuts the signal into frames of {self.sequence_length} samples every {self.sequence_stride}, "
+                    reads=f"cuts the signal into frames of {self.sequence_length} samples every "
+                          f"{self.sequence_stride}, "
                           f"Fourier-transforms each to {self.fft_length // 2 + 1} frequency bins and projects their "
                           f"power on {self.num_mel_bins} mel filters (the multiply-adds counted; the FFT's work is "
                           "not)" + ("; decibels are clipped relative to the batch's maximum" if self.power_to_db

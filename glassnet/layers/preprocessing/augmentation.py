@@ -3,10 +3,11 @@
 
 Every augmentation layer is the identity (its input cast to the layer's compute dtype, as Keras casts) unless
 called with ``training=True`` — ``fit`` does that. (A plain eager call ``layer(x)`` is inference in glassnet,
-as for Dropout; Keras's image layers default to ``training=True`` there, and to inference in ``predict``.) Its random draws come from a generator of its own when it
-is given ``seed=`` (the same seed repeats the same stream, as Keras's ``SeedGenerator``), else from torch's
-global generator, so ``gn.utils.set_random_seed`` makes them repeat. Draws are made on the CPU and moved to
-the images' device, so a seed gives the same augmentation on every device.
+as for Dropout; Keras's image layers default to ``training=True`` there, and to inference in ``predict``.)
+Its random draws come from a generator of its own when it is given ``seed=`` (the same seed repeats the same
+stream, as Keras's ``SeedGenerator``), else from torch's global generator, so ``gn.utils.set_random_seed``
+makes them repeat. Draws are made on the CPU and moved to the images' device, so a seed gives the same
+augmentation on every device.
 
 A layer takes a batch of images ``(batch, height, width, channels)`` or a single image ``(height, width,
 channels)`` (``channels_first``: channels before height and width), or a dict ``{"images": ..., "labels":
@@ -27,6 +28,7 @@ Writing a new augmentation layer (the API is these five names; everything else i
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -134,7 +136,11 @@ def sample(images: torch.Tensor, y: torch.Tensor, x: torch.Tensor, interpolation
     ``"bilinear"`` weights the four neighbours; a neighbour outside the image reads ``fill_value``
     (``fill_mode="constant"``) or the pixel ``fill_mode`` points to (``"reflect"``: d c b a | a b c d | d c b a;
     ``"wrap"``: a b c d | a b c d; ``"nearest"``: a a a a | a b c d | d d d d). Returns ``(batch, H', W',
-    channels)``; differentiable in the images."""
+    channels)``; differentiable in the images.
+
+    It gathers the neighbours itself (four ``torch.gather`` calls for bilinear, one for nearest) rather than
+    calling ``F.grid_sample``, which has no ``"wrap"`` padding and, after reflecting, rounds ties for
+    ``"nearest"`` differently: this way every fill mode equals Keras's ``map_coordinates`` exactly."""
     batch, height, width, channels = images.shape
     flat = images.reshape(batch, height * width, channels)
     fix = _INDEX_FIXERS[fill_mode]
@@ -292,4 +298,9 @@ class _ImageAugmentation(Layer):
                     reads=f"{what} in training only (the work counted); at inference it passes its input through")
 
     def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format, "seed": self.seed}
+        """Keras's base keys and ``seed`` — left out for a layer whose constructor takes no seed (Keras's
+        AutoContrast, Equalization); a subclass whose Keras config omits a seed it takes pops it."""
+        config = {**super().get_config(), "data_format": self.data_format}
+        if "seed" in inspect.signature(type(self).__init__).parameters:
+            config["seed"] = self.seed
+        return config
