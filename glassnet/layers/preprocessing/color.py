@@ -144,7 +144,7 @@ class RandomGrayscale(_ImageAugmentation):
 
     def get_config(self):  # Keras writes neither seed nor value_range for this layer
         config = super().get_config()
-        del config["seed"]
+        config.pop("seed", None)  # no draws: Keras writes no seed
         return {**config, "factor": self.factor}
 
 

@@ -30,7 +30,7 @@ class _Deterministic(_ImageAugmentation):
 
     def get_config(self):
         config = super().get_config()
-        del config["seed"]
+        config.pop("seed", None)  # no draws: Keras writes no seed
         return {**config, "value_range": self.value_range}
 
 
