@@ -67,9 +67,11 @@ __all__ = [
 
 # Preprocessing layers (glassnet.layers.preprocessing) and the layers Keras's applications define themselves
 from .applications import LayerScale, StochasticDepth
-from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, HashedCrossing, Hashing, IntegerLookup,
+                            Normalization, Rescaling, Resizing, StringLookup, TextVectorization)
 
-__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth"]
+__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing", "LayerScale", "StochasticDepth", "StringLookup",
+            "IntegerLookup", "TextVectorization", "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first
