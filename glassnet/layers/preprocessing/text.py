@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ... import checks
+from ...dims import symbol
 from ...errors import ConfigError, ShapeError
 from ...graph import contains_symbolic
 from ..base import Layer
@@ -212,6 +213,15 @@ class TextVectorization(Layer):
     def call(self, inputs):
         return self.call_strings(inputs)
 
+    def cut_to_batch(self, encoded: torch.Tensor) -> torch.Tensor:
+        """Rows of an encoding of many texts (zero-padded to the longest of them all) cut to the longest row
+        of this batch, as the layer pads a batch on its own (index 0 is only ever padding after a split)."""
+        if self.output_mode != "int" or self.output_sequence_length is not None or self.split is None \
+                or encoded.ndim != 2:
+            return encoded
+        used = (encoded != 0).any(dim=0).nonzero()
+        return encoded[:, :int(used[-1]) + 1 if len(used) else 0]
+
     # ------------------------------------------------------------------ shapes and cost
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -222,7 +232,7 @@ class TextVectorization(Layer):
         if self.output_mode == "int":
             if self.split is None:
                 return shape if self.output_sequence_length is None else shape[:-1] + (self.output_sequence_length,)
-            return (shape[0], self.output_sequence_length)
+            return (shape[0], self.output_sequence_length or symbol("T"))  # T: tokens of the longest text
         if self.split is None:
             shape = shape + (1,) if len(shape) <= 1 else shape
         else:
