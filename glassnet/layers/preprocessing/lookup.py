@@ -5,8 +5,9 @@ A vocabulary is given (``vocabulary=[...]``) or learnt by ``adapt``: tokens sort
 the token itself, high to low, cut to ``max_tokens``. Indices: ``0`` for the mask token (when there is one and
 ``output_mode="int"``), then ``num_oov_indices`` out-of-vocabulary indices, then the tokens. Several OOV
 indices are chosen by FarmHash (strings) or ``value mod n`` (integers), as Keras does. ``output_mode`` other
-than ``"int"`` encodes the indices (``one_hot``, ``multi_hot``, ``count``, ``tf_idf``); ``invert=True`` maps
-indices back to tokens.
+than ``"int"`` encodes the indices (``one_hot``, ``multi_hot``, ``count``, ``tf_idf``) as float32 vectors — the
+dtype Keras declares for them (its TensorFlow lookup hands back int64 counts, which its layers then cast);
+``invert=True`` maps indices back to tokens.
 
 Files: the config holds the vocabulary (as Keras's does when one was given; an adapted one too, so ``.glassnet``
 files and ``from_config`` keep it). In ``.keras`` files an adapted vocabulary is written where Keras writes it:
@@ -47,6 +48,7 @@ class _IndexLookup(Layer):
     """The shared machinery of StringLookup and IntegerLookup (Keras's ``IndexLookup``)."""
 
     _strings = True  # the vocabulary holds strings (StringLookup) or integers (IntegerLookup)
+    keras_asset_files = ("vocabulary.txt",)  # what Keras's save_assets writes
 
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
                  output_mode, pad_to_max_tokens, sparse, oov_method, salt, vocabulary_size=None,
@@ -316,7 +318,7 @@ class _IndexLookup(Layer):
         if self.output_mode == "tf_idf":
             counts = encode_categorical(indices, "count", depth, torch.float32)
             return counts * torch.as_tensor(self._idf[:depth], device=counts.device)
-        return encode_categorical(indices, self.output_mode, depth, torch.int64)
+        return encode_categorical(indices, self.output_mode, depth, torch.float32)
 
     def _invert_table(self) -> np.ndarray:
         vocab = self.get_vocabulary()
@@ -350,7 +352,7 @@ class _IndexLookup(Layer):
     def compute_output_dtype(self, inputs):
         if self.invert:
             return "string" if self._strings else "int64"
-        return "float32" if self.output_mode == "tf_idf" else "int64"
+        return "int64" if self.output_mode == "int" else "float32"
 
     def _lookup_cost(self, input_shape, output_shape, what: str) -> Cost:
         v = sym("V")
@@ -399,6 +401,10 @@ class _IndexLookup(Layer):
     def keras_variable_names(self) -> tuple[str, ...]:
         return ("idf_weights",) if self.output_mode == "tf_idf" else ()
 
+    def keras_variables_bytes(self) -> int:
+        """The most bytes the named state can take in a file (float32 IDF weights of the vocabulary)."""
+        return 4 * (self.max_tokens or self._frozen_vocab_size or 0) if self.output_mode == "tf_idf" else 0
+
     def load_keras_state(self, assets: dict[str, str], variables: dict[str, np.ndarray]) -> None:
         """Keras's ``load_own_variables`` and ``load_assets``: the IDF weights, then the vocabulary file."""
         idf = variables.get("idf_weights")
@@ -425,8 +431,8 @@ class StringLookup(_IndexLookup):
     """Maps strings to integer indices through a vocabulary (Keras's ``StringLookup``).
 
     Strings are looked up in Python before the torch graph runs (torch has no string tensors): call the layer
-    on a list or a numpy array of ``str``; it returns an int64 tensor (``output_mode="int"``), int64
-    one-hot / multi-hot / count vectors, or float32 TF-IDF vectors. ``invert=True`` maps an integer tensor back
+    on a list or a numpy array of ``str``; it returns an int64 tensor (``output_mode="int"``) or float32
+    one-hot / multi-hot / count / TF-IDF vectors. ``invert=True`` maps an integer tensor back
     to a numpy array of strings. In a model it reads a string ``Input(..., dtype="string")``.
 
     Args:

@@ -84,6 +84,7 @@ class TextVectorization(Layer):
     """
 
     takes_strings = True
+    keras_asset_files = ("vocabulary.txt",)  # what Keras's save_assets writes
 
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
                  output_mode="int", output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
@@ -240,7 +241,7 @@ class TextVectorization(Layer):
         return self._lookup_layer.compute_output_shape(shape)
 
     def compute_output_dtype(self, inputs):
-        return "float32" if self.output_mode == "tf_idf" else "int64"
+        return "int64" if self.output_mode == "int" else "float32"
 
     def cost(self, input_shape, output_shape):
         size = self.vocabulary_size()
@@ -275,6 +276,9 @@ class TextVectorization(Layer):
 
     def keras_variable_names(self) -> tuple[str, ...]:
         return self._lookup_layer.keras_variable_names()
+
+    def keras_variables_bytes(self) -> int:
+        return self._lookup_layer.keras_variables_bytes()
 
     def load_keras_state(self, assets: dict[str, str], variables: dict) -> None:
         self._lookup_layer.load_keras_state(assets, variables)
