@@ -320,3 +320,41 @@ def test_character_level_names_classifier_trains_on_strings():
     # each name's output is the one it gets alone: the batch padding is masked
     alone = np.concatenate([model.predict(texts[i:i + 1, None], verbose=0) for i in range(8)])
     np.testing.assert_allclose(prob, alone, atol=1e-5)
+
+
+def _text_model(tv):
+    return gn.Sequential([gn.Input((), dtype="string"), tv, layers.Embedding(tv.vocabulary_size(), 4, mask_zero=True),
+                          layers.GRU(4), layers.Dense(1)])
+
+
+def test_fit_predict_and_evaluate_take_dataloaders_of_strings():
+    """Batches of strings (a DataLoader of (text, label) pairs, validation as arrays) are encoded as they are
+    read; each batch is padded to its own longest text, as Keras pads it."""
+    texts = ["the cat sat", "a dog", "dogs run far away", "cats", "the end", "a long sentence of words"]
+    labels = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])[:, None]
+    tv = layers.TextVectorization()
+    tv.adapt(texts)
+    gn.utils.set_random_seed(0)
+    model = _text_model(tv)
+    model.compile(optimizer="adam", loss="mse")
+    loader = torch.utils.data.DataLoader(list(zip(texts, labels)), batch_size=4)
+    history = model.fit(loader, epochs=2, verbose=0, validation_data=(np.array(texts), labels.numpy()))
+    assert len(history.history["loss"]) == 2 and len(history.history["val_loss"]) == 2
+    by_loader = model.predict(torch.utils.data.DataLoader(texts, batch_size=4), verbose=0)
+    by_array = model.predict(np.array(texts), batch_size=4, verbose=0)
+    np.testing.assert_allclose(by_loader, by_array, rtol=1e-6)
+    with torch.no_grad():
+        direct = model(np.array(texts[:4]))  # one batch, encoded and padded on its own
+    np.testing.assert_allclose(by_array[:4], direct.numpy(), rtol=1e-6)
+    assert np.isfinite(model.evaluate(np.array(texts), labels.numpy(), verbose=0))
+
+
+def test_integer_lookup_adapts_from_a_dataloader_as_from_the_whole_array():
+    x = torch.tensor([[1, 2, 2], [3, 3, 3], [2, 9, 9], [9, 9, 4]])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(4)), batch_size=2)
+    streamed = layers.IntegerLookup(output_mode="tf_idf")
+    streamed.adapt(loader)
+    whole = layers.IntegerLookup(output_mode="tf_idf")
+    whole.adapt(x)
+    assert streamed.get_vocabulary() == whole.get_vocabulary() == [-1, 9, 3, 2, 4, 1]
+    np.testing.assert_allclose(streamed.idf_weights, whole.idf_weights)

@@ -88,7 +88,7 @@ class EncodedBatches:
         self.model, self.source = model, source
 
     def _encode(self, batch):
-        if isinstance(batch, (tuple, list)) and 2 <= len(batch) <= 3 and not is_string_data(batch):
+        if isinstance(batch, (tuple, list)) and 2 <= len(batch) <= 3 and not isinstance(batch[0], (str, bytes)):
             return (encode_strings(self.model, batch[0]), *batch[1:])
         return encode_strings(self.model, batch)
 
