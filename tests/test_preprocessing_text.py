@@ -358,3 +358,18 @@ def test_integer_lookup_adapts_from_a_dataloader_as_from_the_whole_array():
     whole.adapt(x)
     assert streamed.get_vocabulary() == whole.get_vocabulary() == [-1, 9, 3, 2, 4, 1]
     np.testing.assert_allclose(streamed.idf_weights, whole.idf_weights)
+
+
+def test_a_checkpoint_written_during_fit_keeps_the_string_input(tmp_path):
+    texts = np.array(["the cat", "a dog", "the dog", "cats"])
+    tv = layers.TextVectorization()
+    tv.adapt(texts)
+    model = _text_model(tv)
+    model.compile(optimizer="adam", loss="mse")
+    path = str(tmp_path / "best.keras")
+    model.fit(texts, np.zeros((4, 1), np.float32), epochs=1, verbose=0,
+              callbacks=[gn.callbacks.ModelCheckpoint(path)])
+    back = gn.load_model(path)
+    assert back.inputs[0].dtype == "string"
+    with torch.no_grad():
+        torch.testing.assert_close(back(texts), model(texts))
