@@ -324,6 +324,7 @@ class Model(Layer):
         if len(flat) != len(self._inputs):
             raise ShapeError(f"Model '{self.name}' expects {len(self._inputs)} input(s). Received: {len(flat)}.")
         values: dict[int, Any] = {}
+        device = next((w.device for w in self.weights), None)  # the string stage's tensors go where the model is
         for t, v in zip(self._inputs, flat):
             node = stage.get(id(t))
             if node is None:
@@ -334,7 +335,8 @@ class Model(Layer):
                 values[id(node.outputs[0])] = strings.cut_padding(node.layer, v)
             else:
                 self.check_input_shape(t, tuple(np.shape(v)))
-                values[id(node.outputs[0])] = node.layer.call_strings(v)
+                encoded = node.layer.call_strings(v)
+                values[id(node.outputs[0])] = encoded if device is None else encoded.to(device)
         skip = {id(n) for n in stage.values()}
         return self._run_graph([n for n in self._layer_nodes() if id(n) not in skip], values, mask, training)
 
