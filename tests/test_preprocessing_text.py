@@ -294,6 +294,12 @@ def test_a_text_model_summary_shows_the_string_stage():
     assert "string processing, not counted" in row.reads and "vocabulary of 4 entries" in row.reads
     out = model(["a b a", "c"])
     assert tuple(out.shape) == (2, 1)
+    lines = []
+    model.summary(costs=True, line_length=200, print_fn=lines.append)
+    text = lines[0]
+    row = next(line for line in text.splitlines() if "text_vectorization" in line and "Param" not in line)
+    assert "vocabulary V = 4" in row and "0 (string processing," in row  # the cell goes on: "not counted)"
+    assert "String stage: text_vectorization (TextVectorization)" in text and "Total params: 17 " in text
 
 
 def test_character_level_names_classifier_trains_on_strings():
