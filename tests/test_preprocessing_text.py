@@ -379,3 +379,12 @@ def test_a_checkpoint_written_during_fit_keeps_the_string_input(tmp_path):
     assert back.inputs[0].dtype == "string"
     with torch.no_grad():
         torch.testing.assert_close(back(texts), model(texts))
+
+
+def test_a_sequential_without_input_takes_a_string_input_from_its_first_texts():
+    model = gn.Sequential([layers.StringLookup(vocabulary=["a", "b"]), layers.Embedding(3, 2), layers.Flatten(),
+                           layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.array([["a", "b"], ["b", "z"]]), np.zeros((2, 1), np.float32), verbose=0)
+    assert model.input_shape == (None, 2) and model.inputs[0].dtype == "string"
+    assert model.predict(np.array([["z", "a"]]), verbose=0).shape == (1, 1)

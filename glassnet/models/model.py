@@ -373,7 +373,12 @@ class Model(Layer):
         outputs, _ = self.run(inputs, training=bool(training), mask=mask)
         return self._structure(outputs)
 
+    def _input_from_strings(self, x) -> None:
+        """A Sequential not built yet, whose first layer reads strings, takes a string Input from ``x``."""
+
     def __call__(self, *args, **kwargs):
+        if args:
+            self._input_from_strings(args[0])
         if args and not self._subclassed and not isinstance(args[0], torch.Tensor) and \
                 not isinstance(args[0], SymbolicTensor) and strings.string_stage(self):
             return torch.nn.Module.__call__(self, *args, **kwargs)  # strings: no conversion to tensors
@@ -549,6 +554,7 @@ class Model(Layer):
         trainer = self._require_trainer("fit")
         resume = None if resume_from is None else (lambda: io.restore_training_state(self, resume_from))
         self._initial_epoch = None
+        self._input_from_strings(x)
         x, validation_data = strings.encode_strings(self, x), strings.encode_validation(self, validation_data)
         with self._encoded_strings():
             return trainer.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
@@ -566,6 +572,7 @@ class Model(Layer):
                  callbacks=None, return_dict=False):
         """Loss (and metrics) on the data, in inference mode. Masked steps do not count."""
         trainer = self._require_trainer("evaluate")
+        self._input_from_strings(x)
         with self._encoded_strings():
             return trainer.evaluate(strings.encode_strings(self, x), y, batch_size=batch_size, verbose=verbose,
                                     sample_weight=sample_weight, steps=steps, callbacks=callbacks,
@@ -574,6 +581,7 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in batches: numpy in → numpy out, torch in → torch out (no compile needed)."""
         trainer = self._trainer or Trainer.for_inference(self)
+        self._input_from_strings(x)
         encoded = strings.encode_strings(self, x)
         with self._encoded_strings():
             out = trainer.predict(encoded, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
