@@ -5,5 +5,5 @@ from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization, Rescaling
 from .text import TextVectorization
 
-__all__ = ["CategoryEncoding", "CenterCrop", "Discretization", "HashedCrossing", "Hashing", "IntegerLookup", "Normalization", "Rescaling", "Resizing", "StringLookup",
-           "TextVectorization"]
+__all__ = ["CategoryEncoding", "CenterCrop", "Discretization", "HashedCrossing", "Hashing", "IntegerLookup",
+           "Normalization", "Rescaling", "Resizing", "StringLookup", "TextVectorization"]
