@@ -25,12 +25,11 @@ import torch
 
 from ... import checks
 from ...errors import ConfigError, ShapeError
-from ...formula import sym
 from ...graph import contains_symbolic
 from ..base import Layer
 from ..cost import Cost, per_sample
 from ._farmhash import hash_bucket
-from .encoding import STRING_NOTE, adapt_batches, as_strings, encode_categorical, is_string_data, to_numpy
+from .encoding import STRING_NOTE, adapt_batches, as_strings, encode_categorical, to_numpy
 
 __all__ = ["StringLookup", "IntegerLookup"]
 
@@ -310,7 +309,7 @@ class _IndexLookup(Layer):
         """Indices (mask dropped as -1) → the layer's output mode."""
         if self.output_mode == "int":
             return indices
-        if indices.ndim > 2 and not (self.output_mode == "one_hot" and indices.shape[-1] == 1 and indices.ndim == 3):
+        if indices.ndim > 2 and self.output_mode != "one_hot":
             raise ShapeError(self._error(
                 f"encodes inputs of rank 1 or 2 with output_mode={self.output_mode!r}",
                 f"input shape {tuple(indices.shape)}"))
@@ -355,10 +354,9 @@ class _IndexLookup(Layer):
         return "int64" if self.output_mode == "int" else "float32"
 
     def _lookup_cost(self, input_shape, output_shape, what: str) -> Cost:
-        v = sym("V")
         size = self.vocabulary_size() if self._tokens is not None else (self._frozen_vocab_size or 0)
         encoded = "" if self.output_mode == "int" else f", encoded as {self.output_mode}"
-        return Cost(params=0, values={v: size}, macs=0, other_flops=0 if self._strings else per_sample(input_shape),
+        return Cost(params=0, macs=0, other_flops=0 if self._strings else per_sample(input_shape),
                     reads=f"{what} in a vocabulary of V = {size} entries (a table, not torch parameters){encoded}",
                     rf=("pointwise",) if self.output_mode in ("int", "one_hot") else ("global",))
 
@@ -575,6 +573,3 @@ class IntegerLookup(_IndexLookup):
     def cost(self, input_shape, output_shape):
         what = "maps indices back to integers" if self.invert else "looks up each integer (a binary search)"
         return self._lookup_cost(input_shape, output_shape, what)
-
-    def get_config(self):
-        return super().get_config()
