@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["encode_categorical", "is_string_data", "as_strings", "adapt_batches", "STRING_NOTE"]
+__all__ = ["encode_categorical", "is_string_data", "as_strings", "adapt_batches", "to_numpy", "ragged_to_dense",
+           "STRING_NOTE"]
 
 STRING_NOTE = "string processing, not counted"
 

@@ -24,7 +24,8 @@ from ...graph import contains_symbolic
 from ..base import Layer
 from ..cost import Cost
 from .encoding import STRING_NOTE, adapt_batches, as_strings, ragged_to_dense
-from .lookup import StringLookup, output_mode_of
+from ._index_lookup import output_mode_of
+from .lookup import StringLookup
 
 __all__ = ["TextVectorization"]
 
