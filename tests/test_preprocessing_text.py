@@ -227,15 +227,32 @@ def test_keras_layout_of_an_adapted_vocabulary(tmp_path):
     np.testing.assert_allclose(weights["layers/text_vectorization/vars/idf_weights"], tv._lookup_layer.idf_weights)
 
 
-def test_a_hostile_vocabulary_asset_is_refused(tmp_path):
-    path, _ = _fixture("keras", "char_lstm")
+def _altered(path, tmp_path, change):
     bad = tmp_path / "bad.keras"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
         for member in src.namelist():
-            data = src.read(member)
-            dst.writestr(member, b"\xff\xfe not utf-8" if member.endswith("vocabulary.txt") else data)
-    with pytest.raises(FileFormatError, match="not UTF-8 text"):
-        gn.load_model(str(bad))
+            data = change(member, src.read(member))
+            if data is not None:
+                dst.writestr(member, data)
+    return str(bad)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m, d: b"\xff\xfe not utf-8" if m.endswith("vocabulary.txt") else d, "not UTF-8 text"),
+    (lambda m, d: None if m.endswith("vocabulary.txt") else d, "neither a vocabulary in its config nor"),
+    (lambda m, d: b"\n[UNK]\na\na" if m.endswith("vocabulary.txt") else d, "repeated terms"),
+])
+def test_a_broken_or_hostile_vocabulary_asset_is_refused(tmp_path, change, message):
+    path, _ = _fixture("keras", "char_lstm")
+    with pytest.raises(FileFormatError, match=message):
+        gn.load_model(_altered(path, tmp_path, change))
+
+
+def test_an_integer_vocabulary_asset_must_hold_integers(tmp_path):
+    path, _ = _fixture("keras", "integer_count")
+    with pytest.raises(FileFormatError, match="cannot be restored"):
+        gn.load_model(_altered(path, tmp_path, lambda m, d: b"-1\n-1\n__import__('os')" if
+                               m.endswith("vocabulary.txt") else d))
 
 
 # ---------------------------------------------------------------------- .glassnet, adapt, models on strings

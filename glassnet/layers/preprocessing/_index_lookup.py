@@ -394,8 +394,10 @@ class _IndexLookup(Layer):
         if self.output_mode == "tf_idf" and idf is not None:
             self._idf = np.asarray(idf, dtype=np.float32).reshape(-1)
         text = assets.get("vocabulary.txt")
-        if self.input_vocabulary is not None or text is None:
+        if self.input_vocabulary is not None:
             return
+        if text is None:
+            raise ValueError(self._error("has neither a vocabulary in its config nor a vocabulary.txt asset"))
         lines = text.splitlines()
         while lines and lines[-1] == "":
             lines.pop()
