@@ -191,7 +191,7 @@ def test_glassnet_writes_the_file_keras_loaded_and_predicts_what_keras_predicted
     path, spec = _fixture("glassnet", name)
     model = gn.load_model(path)
     with torch.no_grad():
-        got = model(np.array(spec["inputs"]))
+        got = model(_x(spec))
     np.testing.assert_allclose(got.numpy(), spec["expected"], rtol=1e-5, atol=1e-6)
     model.save(str(tmp_path / "again.keras"))
     with zipfile.ZipFile(path) as a, zipfile.ZipFile(tmp_path / "again.keras") as b:

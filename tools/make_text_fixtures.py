@@ -242,6 +242,13 @@ def glassnet_models():
     sl.adapt(np.array([["a", "b", "c"], ["b", "d", "a"]]))
     inp = gn.Input(shape=(3,), dtype="string")
     out.append(("lookup_count", gn.Model(inp, L.Dense(2)(sl(inp))), np.array([["a", "zz", "q"], ["d", "d", "c"]])))
+    il = L.IntegerLookup(output_mode="multi_hot", mask_token=0)
+    il.adapt(np.array([[3, 4, 4], [5, 3, 0], [9, 9, 9]]))
+    inp = gn.Input(shape=(3,), dtype="int64")
+    out.append(("integer_multi_hot", gn.Model(inp, L.Dense(2)(il(inp))), np.array([[3, 0, 7], [9, 4, 8]])))
+    inp = gn.Input(shape=(2,), dtype="string")
+    hashed = L.Hashing(num_bins=6, output_mode="count", mask_value="")
+    out.append(("hashing_count", gn.Model(inp, L.Dense(2)(hashed(inp))), np.array([["A", ""], ["café", "B"]])))
     return out
 
 
@@ -250,13 +257,14 @@ def save_glassnet_models(keras, out_dir):
     for name, model, x in glassnet_models():
         path = os.path.join(out_dir, f"glassnet_{name}.keras")
         model.save(path)
-        ours = model(x)
+        dtype = "int64" if x.dtype.kind in "iu" else "string"
+        ours = model(torch.as_tensor(x) if dtype == "int64" else x)
         loaded = keras.saving.load_model(path)
         chain = [layer for layer in loaded.layers if type(layer).__name__ != "InputLayer"]
         theirs = _keras_predict(chain, x)
         assert torch.allclose(torch.as_tensor(theirs), ours, atol=1e-6), (name, theirs, ours)
         with open(os.path.join(out_dir, f"glassnet_{name}.json"), "w") as f:
-            json.dump({"inputs": _plain(x), "expected": _plain(theirs)}, f)
+            json.dump({"inputs": _plain(x), "dtype": dtype, "expected": _plain(theirs)}, f)
 
 
 def main():
