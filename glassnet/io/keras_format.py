@@ -32,6 +32,8 @@ __all__ = ["load_keras", "save_keras", "load_legacy_h5", "save_legacy_h5", "load
            "is_hdf5", "keras_config"]
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout this writes
+MAX_ASSET_BYTES = 64 << 20  # one asset (a vocabulary file) is read as text up to 64 MiB, never executed
+MAX_STATE_VALUES = 1 << 26  # a named state array (idf_weights) holds at most this many values
 
 
 def is_hdf5(path: str) -> bool:
@@ -56,7 +58,7 @@ def _read_paths(f, model, path: str) -> dict[str, np.ndarray]:
     missing = [k for k in expected if k not in found]
     for key in missing:  # visititems does not follow links: one on the way is the real problem
         dataset(f, key, path, "weight")
-    extra = sorted(found - set(expected))
+    extra = sorted(found - set(expected) - set(_named_variable_paths(model)))
     if missing or extra:
         raise FileFormatError(f"{path}: weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}.")
     values = {}
@@ -90,6 +92,87 @@ def _write_paths(f, model) -> None:
         if obj_path and not hasattr(obj, "graph_nodes"):
             f.require_group(obj_path + "/vars")
     f.require_group("vars")
+    for obj_path, obj in object_paths(model).items():  # named state: Keras's save_own_variables (idf_weights)
+        for name, value in (obj.keras_variables() if hasattr(obj, "keras_variables") else {}).items():
+            f.require_group(f"{obj_path}/vars").create_dataset(name, data=value)
+
+
+# ---------------------------------------------------------------------- layer state beyond weights (vocabularies)
+def _named_variable_paths(model) -> dict[str, tuple]:
+    """``{"<layer path>/vars/<name>": (layer, name)}`` for the named state of layers that keep some (a
+    ``tf_idf`` lookup's ``idf_weights``), as Keras's ``save_own_variables`` writes it."""
+    out = {}
+    for obj_path, obj in object_paths(model).items():
+        for name in (obj.keras_variable_names() if hasattr(obj, "keras_variable_names") else ()):
+            out[f"{obj_path}/vars/{name}"] = (obj, name)
+    return out
+
+
+def _read_assets(z, names: set, model, path: str) -> dict[str, dict[str, str]]:
+    """``{layer path: {file name: text}}``: the assets (vocabulary files) of layers that keep some, read as
+    UTF-8 text of bounded size; only the members a layer expects are read, none is ever extracted or run."""
+    assets: dict[str, dict[str, str]] = {}
+    for obj_path, obj in object_paths(model).items():
+        for fname in getattr(obj, "keras_asset_files", ()):
+            member = f"assets/{obj_path}/{fname}"
+            if member not in names:
+                continue
+            raw = _read_member(z, member, path, MAX_ASSET_BYTES)
+            try:
+                assets.setdefault(obj_path, {})[fname] = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FileFormatError(f"{path}: asset '{member}' is not UTF-8 text ({exc}).") from exc
+    return assets
+
+
+def _load_layer_state(model, f, assets: dict, path: str) -> None:
+    """Give each layer its named state from the weights file and its assets (Keras's load_own_variables,
+    then load_assets)."""
+    named = _named_variable_paths(model)
+    for obj_path, obj in object_paths(model).items():
+        if not hasattr(obj, "load_keras_state"):
+            continue
+        variables = {}
+        for key, (owner, name) in named.items():
+            if owner is not obj or key not in f:
+                continue
+            ds = dataset(f, key, path, "state array")
+            if len(ds.shape) != 1 or ds.shape[0] > MAX_STATE_VALUES:
+                raise FileFormatError(f"{path}: '{key}' has shape {tuple(ds.shape)}; a 1-D array is expected.")
+            variables[name] = read_dataset(ds, key, path)
+        try:
+            obj.load_keras_state(assets.get(obj_path, {}), variables)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise FileFormatError(f"{path}: the state of layer '{obj.name}' cannot be restored: {exc}") from exc
+
+
+def _keras_file_configs(model, config) -> None:
+    """Layers whose files keep state apart from their config (an adapted vocabulary goes to the assets) give
+    their config entries the form Keras writes (``keras_file_config``)."""
+    owners = {m.name: m for m in model.modules() if hasattr(m, "keras_file_config")}
+    if not owners:
+        return
+
+    def walk(spec):
+        if isinstance(spec, dict):
+            inner = spec.get("config")
+            if isinstance(inner, dict) and "class_name" in spec and inner.get("name") in owners:
+                spec["config"] = owners[inner["name"]].keras_file_config(inner)
+            for v in spec.values():
+                walk(v)
+        elif isinstance(spec, list):
+            for v in spec:
+                walk(v)
+    walk(config)
+
+
+def _asset_members(model) -> dict[str, bytes]:
+    """``{"assets/<layer path>/<file>": bytes}`` as Keras's save_assets writes them."""
+    out = {}
+    for obj_path, obj in object_paths(model).items():
+        for fname, text in (obj.keras_assets() if hasattr(obj, "keras_assets") else {}).items():
+            out[f"assets/{obj_path}/{fname}"] = text.encode("utf-8")
+    return out
 
 
 def load_weights_h5(model, path: str) -> None:
@@ -125,8 +208,10 @@ def load_keras(path: str, custom_objects=None, safe_mode: bool = True, compile: 
         if "model.weights.h5" not in names:
             raise FileFormatError(f"{path}: the archive has no model.weights.h5.")
         data = _read_member(z, "model.weights.h5", path, h5_limit(model))
+        assets = _read_assets(z, names, model, path)
     with H5Errors(path), open_h5(io.BytesIO(data), path) as f:
         _assign(model, _read_paths(f, model, path), path)
+        _load_layer_state(model, f, assets, path)
         if compile:
             _compile_from(model, config.get("compile_config"), path)
             _optimizer_from(model, f, path)
@@ -158,7 +243,9 @@ def _optimizer_from(model, f, path: str) -> None:
 def h5_limit(model) -> int:
     """The most bytes ``model``'s weights can take in Keras's HDF5 layout: the data, plus the object headers,
     heaps and B-trees of every group and dataset (a few KiB each)."""
-    return weights_bytes(model) + 8192 * (len(object_paths(model)) + len(weight_paths(model))) + (1 << 20)
+    state = sum(obj.keras_variables_bytes() for obj in object_paths(model).values()
+                if hasattr(obj, "keras_variables_bytes"))
+    return weights_bytes(model) + state + 8192 * (len(object_paths(model)) + len(weight_paths(model))) + (1 << 20)
 
 
 def keras_config(model, legacy: bool = False) -> dict:
@@ -188,6 +275,7 @@ def _refuse_lambdas(spec) -> None:
 
 def save_keras(model, path: str) -> None:
     config = keras_config(model)
+    _keras_file_configs(model, config)
     config["build_config"] = {"input_shape": model.input_shape if model.built else None}
     config["compile_config"] = model.get_compile_config()
     metadata = {"keras_version": KERAS_FORMAT_VERSION, "glassnet_version": __version__,
@@ -205,6 +293,8 @@ def save_keras(model, path: str) -> None:
             z.writestr("metadata.json", json.dumps(metadata))
             z.writestr("config.json", json.dumps(config))
             z.writestr("model.weights.h5", buf.getvalue())
+            for member, data in _asset_members(model).items():
+                z.writestr(member, data)
 
 
 def _compile_from(model, compile_config, path: str) -> None:

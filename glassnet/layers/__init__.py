@@ -87,6 +87,11 @@ __all__ += ["AugMix", "RandAugment", "RandomColorJitter"]
 __all__ += ["RandomCrop", "RandomElasticTransform", "RandomFlip", "RandomPerspective", "RandomRotation", "RandomShear",
             "RandomTranslation", "RandomZoom", "CutMix", "MixUp", "RandomErasing",
             "MaxNumBoundingBoxes", "Pipeline", "MelSpectrogram", "STFTSpectrogram"]
+from .preprocessing import (CategoryEncoding, Discretization, HashedCrossing, Hashing, IntegerLookup, StringLookup,
+                            TextVectorization)
+
+__all__ += ["StringLookup", "IntegerLookup", "TextVectorization", "CategoryEncoding", "Discretization", "Hashing",
+            "HashedCrossing"]
 
 # A Keras layer name glassnet does not have (yet) raises AttributeError saying so, and what to use instead
 from .. import _keras_names  # noqa: E402 - after the layers, so every defined name resolves first

@@ -71,7 +71,7 @@ def functional_config(model) -> dict[str, Any]:
             {"args": encode(layer.keras_node_args(n.args[0]) if isinstance(layer, KerasOperation) else list(n.args)),
              "kwargs": encode(n.kwargs)} for n in layer._inbound_nodes if n in nodes]
         entries.append(entry)
-    ins = [history(t, top_level=True) for t in model.inputs]
+    ins = [history(t, top_level=True) for t in model._inputs]  # the graph's own inputs (strings included)
     outs = [history(t, top_level=True) for t in model.outputs]
     return {"name": model.name, "trainable": model.trainable, "layers": entries,
             "input_layers": ins[0] if len(ins) == 1 else ins,

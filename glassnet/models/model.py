@@ -31,6 +31,7 @@ from ..structure import flatten, map_structure
 from ..training import Trainer, distributed
 from ..training.metrics import Metric
 from . import config as graph_config
+from . import strings
 from .recording import record_graph
 from .summary import print_summary
 
@@ -85,6 +86,7 @@ class Model(Layer):
     keras_class_name = "Functional"
     keras_registered_name = "Functional"
     config_is_graph = True  # from_config reads layers and inbound nodes, not constructor arguments
+    _strings_encoded = False  # while the trainer works: string inputs arrive encoded by their string stage
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True, **kwargs):
         functional = inputs is not None or outputs is not None
@@ -147,6 +149,7 @@ class Model(Layer):
                             f"Layer name '{layer.name}' clashes with a Model attribute; rename the layer.") from exc
         self.built = True
         self._build_shape = self._input_shapes()
+        strings.string_stage(self)  # a string input must feed one layer that reads strings
 
     def graph_nodes(self) -> list[Node]:
         """Every node the outputs depend on, parents before children, the Input nodes included (for a subclassed
@@ -181,6 +184,11 @@ class Model(Layer):
 
     @property
     def inputs(self) -> list[SymbolicTensor]:
+        """The model's inputs; while the trainer works on encoded strings, a string input's place is taken by
+        the output of the layer that reads it (see ``models.strings``)."""
+        if self._strings_encoded:
+            stage = strings.string_stage(self)
+            return [stage[id(t)].outputs[0] if id(t) in stage else t for t in self._inputs]
         return list(self._inputs)
 
     @property
@@ -310,6 +318,9 @@ class Model(Layer):
         subclassed model runs its ``call``; its outputs carry no masks)."""
         if self._subclassed:
             return self._run_call(inputs, training, mask)
+        stage = strings.string_stage(self)
+        if stage:
+            return self._run_with_strings(inputs, training, mask, stage)
         flat = [torch.as_tensor(v) if isinstance(v, np.ndarray) else v for v in self.flatten_inputs(inputs)]
         if not tracing():
             shape = [tuple(v.shape) for v in flat]
@@ -326,12 +337,15 @@ class Model(Layer):
                             h = call(h, **kwargs)
                     return [h], [None]
         values = {id(t): v for t, v in zip(self._inputs, flat)}
+        return self._run_graph(self._run_order(), values, mask, training)
+
+    def _run_graph(self, nodes, values: dict, mask, training) -> tuple[list, list]:
         masks: dict[int, Any] = {}
         if mask is not None:
             for t, m in zip(self._inputs, flatten(mask) if isinstance(mask, (list, tuple)) else [mask]):
                 masks[id(t)] = m
         with call_context(self):
-            run_nodes(self._run_order(), values, masks, bool(training))
+            run_nodes(nodes, values, masks, bool(training))
         return [values[id(t)] for t in self._outputs], [masks.get(id(t)) for t in self._outputs]
 
     def _chain_plan(self):
@@ -359,6 +373,29 @@ class Model(Layer):
             plan = None
         self.__dict__["_plan"] = (nodes, plan)  # not a module attribute: kept out of torch's state
         return plan
+
+    def _run_with_strings(self, inputs, training, mask, stage) -> tuple[list, list]:
+        """The string stage first (strings → tensors, in Python), then the torch graph. While the trainer works
+        (``_strings_encoded``) the string inputs arrive already encoded."""
+        flat = strings.string_values(self, inputs)
+        if len(flat) != len(self._inputs):
+            raise ShapeError(f"Model '{self.name}' expects {len(self._inputs)} input(s). Received: {len(flat)}.")
+        values: dict[int, Any] = {}
+        device = next((w.device for w in self.weights), None)  # the string stage's tensors go where the model is
+        for t, v in zip(self._inputs, flat):
+            node = stage.get(id(t))
+            if node is None:
+                v = torch.as_tensor(v) if isinstance(v, np.ndarray) else v
+                self.check_input_shape(t, tuple(v.shape))
+                values[id(t)] = v
+            elif self._strings_encoded:
+                values[id(node.outputs[0])] = strings.cut_padding(node.layer, v)
+            else:
+                self.check_input_shape(t, tuple(np.shape(v)))
+                encoded = node.layer.call_strings(v)
+                values[id(node.outputs[0])] = encoded if device is None else encoded.to(device)
+        skip = {id(n) for n in stage.values()}
+        return self._run_graph([n for n in self._run_order() if id(n) not in skip], values, mask, training)
 
     def _run_call(self, inputs, training, mask):
         inputs = map_structure(lambda v: torch.as_tensor(v) if isinstance(v, np.ndarray) else v, inputs)
@@ -392,6 +429,17 @@ class Model(Layer):
                                       "model that is called on data must define call(inputs).")
         outputs, _ = self.run(inputs, training=bool(training), mask=mask)
         return self._structure(outputs)
+
+    def _input_from_strings(self, x) -> None:
+        """A Sequential not built yet, whose first layer reads strings, takes a string Input from ``x``."""
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            self._input_from_strings(args[0])
+        if args and not self._subclassed and not isinstance(args[0], torch.Tensor) and \
+                not isinstance(args[0], SymbolicTensor) and strings.string_stage(self):
+            return torch.nn.Module.__call__(self, *args, **kwargs)  # strings: no conversion to tensors
+        return super().__call__(*args, **kwargs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
         if self._subclassed:
@@ -563,19 +611,29 @@ class Model(Layer):
         trainer = self._require_trainer("fit")
         resume = None if resume_from is None else (lambda: io.restore_training_state(self, resume_from))
         self._initial_epoch = None
-        return trainer.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                           validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-                           class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
-                           steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                           validation_batch_size=validation_batch_size, validation_freq=validation_freq,
-                           resume=resume)
+        self._input_from_strings(x)
+        x, validation_data = strings.encode_strings(self, x), strings.encode_validation(self, validation_data)
+        with self._encoded_strings():
+            return trainer.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                               validation_split=validation_split, validation_data=validation_data,
+                               shuffle=shuffle, class_weight=class_weight, sample_weight=sample_weight,
+                               initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                               validation_steps=validation_steps, validation_batch_size=validation_batch_size,
+                               validation_freq=validation_freq, resume=resume)
+
+    def _encoded_strings(self):
+        """While the trainer works: string inputs arrive encoded by their string stage (``models.strings``)."""
+        return _StringsEncoded(self)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss (and metrics) on the data, in inference mode. Masked steps do not count."""
-        return self._require_trainer("evaluate").evaluate(x, y, batch_size=batch_size, verbose=verbose,
-                                                          sample_weight=sample_weight, steps=steps,
-                                                          callbacks=callbacks, return_dict=return_dict)
+        trainer = self._require_trainer("evaluate")
+        self._input_from_strings(x)
+        with self._encoded_strings():
+            return trainer.evaluate(strings.encode_strings(self, x), y, batch_size=batch_size, verbose=verbose,
+                                    sample_weight=sample_weight, steps=steps, callbacks=callbacks,
+                                    return_dict=return_dict)
 
     def _inference_trainer(self) -> Trainer:
         """The trainer an uncompiled model predicts with, made once (it holds no optimizer or loss)."""
@@ -586,18 +644,29 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in batches: numpy in → numpy out, torch in → torch out (no compile needed)."""
         trainer = self._trainer or self._inference_trainer()
-        return trainer.predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+        self._input_from_strings(x)
+        encoded = strings.encode_strings(self, x)
+        with self._encoded_strings():
+            out = trainer.predict(encoded, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+        if encoded is not x and not isinstance(x, torch.Tensor):  # strings in → numpy out, as arrays give
+            out = map_structure(lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t, out)
+        return out
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics)."""
-        return self._require_trainer("train_on_batch").train_on_batch(x, y, sample_weight, class_weight, return_dict)
+        trainer = self._require_trainer("train_on_batch")
+        with self._encoded_strings():
+            return trainer.train_on_batch(strings.encode_strings(self, x), y, sample_weight, class_weight, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        return self._require_trainer("test_on_batch").test_on_batch(x, y, sample_weight, return_dict)
+        trainer = self._require_trainer("test_on_batch")
+        with self._encoded_strings():
+            return trainer.test_on_batch(strings.encode_strings(self, x), y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
         trainer = self._trainer or self._inference_trainer()
-        return trainer.predict_on_batch(x)
+        with self._encoded_strings():
+            return trainer.predict_on_batch(strings.encode_strings(self, x))
 
     def get_compile_config(self) -> dict | None:
         """What Keras writes as ``compile_config`` (None when the model is not compiled)."""
@@ -705,6 +774,25 @@ class Model(Layer):
 
 
 registry.register(Model, name="Functional", aliases=("Model",))
+
+
+class _StringsEncoded:
+    """The trainer's view of a model with string inputs: they arrive encoded (no-op for other models)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.active = bool(strings.string_stage(model))
+
+    def __enter__(self):
+        if self.active:
+            self.previous = self.model._strings_encoded
+            self.model._strings_encoded = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            self.model._strings_encoded = self.previous
+        return False
 
 
 def _shape_structure(x):

@@ -1,12 +1,15 @@
 """``Sequential``: a linear stack of layers, a functional model built one layer at a time."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..dims import is_fixed
 from ..errors import ConfigError, ShapeError
 from ..graph import SymbolicTensor
 from ..layers import registry
 from ..layers.base import Layer, module_key, name_scope, unique_name
 from ..layers.input_layer import Input, InputLayer
+from ..layers.preprocessing.encoding import is_string_data
 from . import config as graph_config
 from .model import Model
 
@@ -108,6 +111,12 @@ class Sequential(Model):
         if self._input_tensor is None:
             batch, *rest = input_shape
             self._set_input(Input(tuple(rest), batch_size=batch if is_fixed(batch) and batch != -1 else None))
+
+    def _input_from_strings(self, x) -> None:
+        if self.built or not self._stack or not getattr(self._stack[0], "takes_strings", False) or \
+                not is_string_data(x):
+            return
+        self._set_input(Input(tuple(np.shape(np.asarray(x, dtype=object))[1:]), dtype="string"))
 
     def _check_eager_input(self, shape) -> None:
         if not self.built:

@@ -11,6 +11,7 @@ from ..analysis import CONVENTION, analyze
 from ..analysis.table import wrap_text
 from ..dims import fmt_shape
 from ..formatting import fmt_bytes
+from .strings import string_stage
 
 __all__ = ["print_summary", "summary_string"]
 
@@ -123,6 +124,7 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
         return out
 
     body: list[list[str]] = []
+    stage = {id(n.layer): n.layer for n in string_stage(model).values()}
 
     def add_layer(layer, level: int, owner):
         prefix = ("   " * (level - 1) + "└ ") if level else ""
@@ -133,7 +135,9 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
             values.append(_connected(layer, owner) if level == 0 else "")
         if show_trainable:
             values.append(("Y" if layer.trainable else "N") if layer.weights else "-")
-        if costs:
+        if costs and id(layer) in stage and level == 0:
+            values += [_table_size(layer), f"0 ({STRING_NOTE})"]
+        elif costs:
             r = cost_rows.get(layer.name)
             values += [r.params_formula if r else "", r.macs_formula if r else ""]
         body.append(values)
@@ -165,10 +169,24 @@ def summary_string(model, line_length=None, positions=None, expand_nested=False,
     lines.append(f" Total params: {total:,} ({fmt_bytes(total_b)})")
     lines.append(f" Trainable params: {train:,} ({fmt_bytes(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({fmt_bytes(total_b - train_b)})")
+    for layer in stage.values():
+        lines += textwrap.wrap(f"String stage: {layer.name} ({type(layer).__name__}) turns strings into tensors in "
+                               f"Python before the torch graph; {_table_size(layer)}, held as a table (0 params); "
+                               f"{STRING_NOTE}.", line_length, initial_indent=" ", subsequent_indent=" ")
     if costs:
         lines += textwrap.wrap(f"MACs per sample are formulas of the named input dimensions; {CONVENTION}.",
                                line_length, initial_indent=" ", subsequent_indent=" ")
     return "\n".join(lines)
+
+
+STRING_NOTE = "string processing, not counted"
+
+
+def _table_size(layer) -> str:
+    """What a string-stage layer holds instead of parameters: its vocabulary, or its hash bins."""
+    if hasattr(layer, "vocabulary_size"):
+        return f"vocabulary V = {layer.vocabulary_size():,}"
+    return f"{layer.num_bins:,} hash bins" if hasattr(layer, "num_bins") else "no table"
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,

@@ -15,12 +15,18 @@ TITLE = "Masking against Embedding(mask_zero=True)"
 QUESTION = ("How does a Masking layer differ from Embedding(mask_zero=True)? Does padding change what an LSTM "
             "computes, and how do I see where the mask goes?")
 PAD = -1.0  # sunspot numbers are ≥ 0 and some years are exactly 0, so the padding value must be negative
+LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 
-def name_model() -> Sequential:
-    return Sequential([Input((None,), dtype="int64"), layers.Embedding(27, 16, mask_zero=True, name="letters"),
-                       layers.LSTM(32, name="lstm"), layers.Dense(1, activation="sigmoid", name="is_male")],
-                      name="names_to_gender")
+def name_model(length: int | None, tail: list | None = None, name: str = "names_to_gender") -> Sequential:
+    """Names (strings) → gender: a character-level TextVectorization (letters → ids 2–27, 1 for any other
+    character, 0 pads to ``length`` or, when None, to the longest name of the batch), then ``tail`` (by default
+    new Embedding(mask_zero=True) → LSTM → Dense layers; pass a trained model's to share them)."""
+    tail = tail or [layers.Embedding(len(LETTERS) + 2, 16, mask_zero=True, name="letters"),
+                    layers.LSTM(32, name="lstm"), layers.Dense(1, activation="sigmoid", name="is_male")]
+    chars = layers.TextVectorization(standardize=None, split="character", vocabulary=LETTERS,
+                                     output_sequence_length=length, name="characters")
+    return Sequential([Input((), dtype="string"), chars, *tail], name=name)
 
 
 def window_model(length: int) -> Sequential:
@@ -35,11 +41,15 @@ def mask_flow(ch, model, title: str) -> None:
              right=set())
 
 
-def same_as_unpadded(model, padded: np.ndarray, pieces: list[np.ndarray]) -> float:
-    """The largest difference between the padded batch's outputs and each sequence run alone, unpadded."""
+def same_as_unpadded(model, padded, pieces: list, alone_model=None) -> float:
+    """The largest difference between the padded batch's outputs and each sequence run alone, unpadded (by
+    ``alone_model`` when given: the same layers, reading one name without padding)."""
+    alone_model = alone_model or model
     with torch.no_grad():
-        batch = model(torch.as_tensor(padded))
-        alone = torch.cat([model(torch.as_tensor(p[None])) for p in pieces])
+        batch = model(torch.as_tensor(padded) if isinstance(padded, np.ndarray) and padded.dtype.kind == "f"
+                      else padded)
+        alone = torch.cat([alone_model(torch.as_tensor(p[None]) if isinstance(p, np.ndarray) else [p])
+                           for p in pieces])
     return float((batch - alone).abs().max())
 
 
@@ -55,23 +65,26 @@ def run(ch, quick: bool) -> None:
     # ------------------------------------------------------------------ names → gender
     names, gender = data.first_names()
     both = len(set(n for n, g in zip(names, gender) if g == 1) & set(n for n, g in zip(names, gender) if g == 0))
-    ids = data.encode_names(names)
+    texts = np.array(names)
+    longest = max(len(n) for n in names)
     train, test = split_indices(len(names), 0.2, seed=0, labels=gender)
     n_male, n_female = int(gender.sum()), int((gender == 0).sum())
     ch.say(f"Data: the names package's census first names, {n_male:,} male and {n_female:,} female ({both} names are "
-           f"in both lists, once with each label). Letters become ids 1–26 and 0 pads every name to "
-           f"{ids.shape[1]} letters. {len(train):,} names train, {len(test):,} test (stratified).")
+           f"in both lists, once with each label). The model reads the names as strings: its "
+           f"TextVectorization(split='character') turns letters into ids 2–27 (1 is its out-of-vocabulary id) and "
+           f"pads every name with 0 to {longest} letters, in Python before the torch graph. {len(train):,} names "
+           f"train, {len(test):,} test (stratified).")
     set_random_seed(0)
-    model = name_model()
+    model = name_model(longest)
     mask_flow(ch, model, "Mask flow from gn.analyze: Embedding creates the mask, the LSTM consumes it")
     weights = {0: len(train) / (2 * np.sum(gender[train] == 0)), 1: len(train) / (2 * np.sum(gender[train] == 1))}
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     epochs = 5 if quick else 20
     log = EpochLines(ch.echo, "names", every=max(1, epochs // 5))
-    with ch.work(model, (64, ids.shape[1])):
-        model.fit(ids[train], gender[train, None].astype(np.float32), batch_size=64, epochs=epochs, verbose=0,
+    with ch.work(model, (64,)):
+        model.fit(texts[train], gender[train, None].astype(np.float32), batch_size=64, epochs=epochs, verbose=0,
                   class_weight=weights, callbacks=[log])
-        prob = model.predict(ids[test], verbose=0)[:, 0]
+        prob = model.predict(texts[test], verbose=0)[:, 0]
     pred = (prob > 0.5).astype(np.int64)
     acc, bal = float(np.mean(pred == gender[test])), balanced_accuracy(gender[test], pred)
     majority = float(np.mean(gender[test] == 0))
@@ -84,14 +97,14 @@ def run(ch, quick: bool) -> None:
     ch.target("names → gender balanced accuracy", bal, "> 0.5 (the majority-class baseline)", bal > 0.5)
 
     sample = test[:40]
-    pieces = [ids[i][ids[i] > 0] for i in sample]
-    diff = same_as_unpadded(model, ids[sample], pieces)
-    longer = np.zeros((len(sample), 20), np.int64)
-    longer[:, :ids.shape[1]] = ids[sample]
-    diff_longer = same_as_unpadded(model, longer, pieces)
+    pieces = [names[i] for i in sample]
+    tail = model.layers[1:]  # the trained Embedding, LSTM and Dense, read through other paddings below
+    unpadded = name_model(None, tail, name="names_unpadded")  # one name alone: no padding at all
+    diff = same_as_unpadded(model, texts[sample], pieces, unpadded)
+    diff_longer = same_as_unpadded(name_model(20, tail, name="names_padded_to_20"), texts[sample], pieces, unpadded)
     ch.check("the masked model gives each name the output it gives the name alone, unpadded, however long the "
              "padding", max(diff, diff_longer) <= 1e-5, f"largest difference {max(diff, diff_longer):.2e} over "
-                                                         f"{len(sample)} test names padded to {ids.shape[1]} and to 20")
+                                                         f"{len(sample)} test names padded to {longest} and to 20")
 
     # ------------------------------------------------------------------ padded sunspot windows
     years, spots = data.sunspots()
@@ -137,8 +150,8 @@ def run(ch, quick: bool) -> None:
     pyplot = plt()
     fig, (a, b) = pyplot.subplots(1, 2, figsize=(12, 3.4))
     lengths_by = [[len(n) for n, g in zip(names, gender) if g == k] for k in (0, 1)]
-    a.hist(lengths_by, bins=np.arange(1.5, ids.shape[1] + 1.5), label=["female", "male"], density=True)
-    a.set_xlabel("letters in the name (the rest of the 11 steps are masked)")
+    a.hist(lengths_by, bins=np.arange(1.5, longest + 1.5), label=["female", "male"], density=True)
+    a.set_xlabel(f"letters in the name (the rest of the {longest} steps are masked)")
     a.set_title("How much of each padded name is real")
     a.legend()
     b.bar(["majority\naccuracy", "LSTM\naccuracy", "majority\nbalanced", "LSTM\nbalanced"],
