@@ -14,3 +14,8 @@ __all__ = ["layers", "activations", "callbacks", "config", "constraints", "initi
            "optimizers", "random", "regularizers", "utils", "mixed_precision", "models", "analyze", "compare", "explain", "Input", "Model", "Sequential",
            "SymbolicTensor", "load_model", "GlassnetError", "ShapeError", "ConfigError", "FileFormatError",
            "GlassnetWarning", "__version__"]
+
+# A Keras name glassnet does not have (gn.ops, gn.backend, ...) raises AttributeError saying so, and what to use
+from . import _keras_names  # noqa: E402
+
+__getattr__ = _keras_names.module_getattr("", __name__)

@@ -323,3 +323,9 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
         raise ImportError("plot_model needs the Graphviz programs (`dot`) on the PATH: install Graphviz "
                           f"(https://graphviz.org/download/, e.g. `apt-get install graphviz`). ({exc})") from exc
     return to_file
+
+
+# A Keras name glassnet does not have raises AttributeError saying so, and what to use instead
+from . import _keras_names  # noqa: E402
+
+__getattr__ = _keras_names.module_getattr("utils", __name__)

@@ -319,6 +319,16 @@ def test_a_text_model_summary_shows_the_string_stage():
     assert f"String stage: {tv.name} (TextVectorization)" in " ".join(text.split()) and "Total params: 17 " in text
 
 
+def test_onnx_export_of_a_text_model_says_what_to_export_instead(tmp_path):
+    pytest.importorskip("onnxscript")
+    tv = layers.TextVectorization(vocabulary=["a", "b"], output_sequence_length=4)
+    model = gn.Sequential([gn.Input((), dtype="string", name="text"), tv, layers.Embedding(4, 2), layers.Flatten(),
+                           layers.Dense(1)])
+    with pytest.raises(gn.GlassnetError, match="input 'text' takes strings.*Export the part after that layer"):
+        model.export_onnx(str(tmp_path / "m.onnx"))
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_character_level_names_classifier_trains_on_strings():
     """names → gender from the raw strings: TextVectorization(split="character") → Embedding(mask_zero=True) →
     LSTM → Dense, fit on a list of str; the training loss falls and predict takes strings too."""

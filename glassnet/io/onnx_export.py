@@ -100,6 +100,12 @@ def export_onnx(model, path, input_shape=None, opset_version: int | None = None)
         import onnx, onnxscript  # noqa: F401, E401 - optional extra (glassnet[onnx]); torch's exporter needs them
     except ImportError as exc:
         raise ImportError("ONNX export needs onnx and onnxscript: pip install 'glassnet[onnx]'") from exc
+    texts = [t.node.layer.name for t in getattr(model, "inputs", None) or [] if getattr(t, "dtype", None) == "string"]
+    if texts:
+        raise GlassnetError(
+            f"Model '{model.name}' cannot be exported to ONNX: its input {texts[0]!r} takes strings, which its first "
+            "layer maps to integers in Python before the torch graph. Export the part after that layer instead "
+            "(a model from the encoded integers to the outputs) and encode the text beside the ONNX model.")
     refused = _refused_layer(model)
     if refused is not None:
         raise GlassnetError(f"Model '{model.name}' cannot be exported to ONNX: layer '{refused[0]}' {refused[1]}")
