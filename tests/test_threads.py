@@ -215,3 +215,13 @@ def test_predict_of_one_batch_gives_what_the_batched_path_gives():
         model.predict(x[:1, :5])
     with pytest.raises(ValueError, match="empty"):
         model.predict(x[:0])
+
+
+def test_choosing_the_threads_draws_nothing_from_the_random_state():
+    """The work is judged on the front of the data, not on a shuffled first batch: a resumed run's random
+    state stays the checkpoint's (fit with no epochs draws nothing)."""
+    model, x, y = _small_model()
+    torch.manual_seed(3)
+    before = torch.random.get_rng_state()
+    model.fit(x, y, epochs=0, shuffle=True, verbose=0)
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -100,6 +100,11 @@ class ArrayData:
     def first_batch(self):
         return next(self.batches(0, 1))
 
+    def head(self):
+        """The inputs of a batch of the batch size, taken from the front without drawing a shuffle (so the
+        random state is left as it is): what a step's shapes are judged by."""
+        return map_structure(lambda a: a[:self.batch_size], self.x)
+
     def end_epoch(self) -> None:
         pass
 

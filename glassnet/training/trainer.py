@@ -648,7 +648,7 @@ class Trainer:
         macs = None
         work = getattr(self.model, "work_per_step", None)
         if threads.requested() is None and work is not None and isinstance(data, ArrayData) and data.n:
-            macs = work(data.first_batch()[0])
+            macs = work(self._cast_inputs(data.head()))  # no shuffle drawn: the random state stays as it is
         return threads.for_work(macs)
 
     def _predict_one_batch(self, x):
