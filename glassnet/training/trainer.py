@@ -197,10 +197,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ devices
     def _device(self) -> torch.device:
-        """Where the model's weights live; every batch goes there."""
+        """Where the model's weights live; every batch goes there. The first parameter is looked up once and
+        then asked each time (``model.to(device)`` moves parameters in place)."""
+        first = self.__dict__.get("_first_weight")
+        if first is not None:
+            return first.device
         for t in self.model.parameters():
+            self._first_weight = t
             return t.device
-        for t in self.model.buffers():
+        for t in self.model.buffers():  # not kept: .to() replaces buffers with new tensors
             return t.device
         return torch.device("cpu")
 
