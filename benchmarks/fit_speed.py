@@ -53,7 +53,7 @@ def run_glassnet(workload, x, y, epochs, batch):
     gn.utils.set_random_seed(0)
     model, loss = glassnet_model(workload)
     if loss.endswith("_logits"):
-        loss = ("sparse_categorical_crossentropy", {"from_logits": True})
+        loss = gn.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer="adam", loss=loss)
     timer = EpochTimer()
     model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer.glassnet()])

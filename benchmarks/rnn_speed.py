@@ -148,8 +148,9 @@ RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras_torch": run_kera
 
 def child(impl, workload, n, epochs, batch):
     """Run one implementation in this process and print its epoch times as JSON."""
-    import torch
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    if impl != "keras_jax":  # JAX's interpreter has no torch; XLA picks its own threads
+        import torch
+        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     x, y = make_data(workload, n)
     runner = RUNNERS["keras_torch" if impl == "keras_jax" else impl]
     times, params = runner(workload, x, y, epochs, batch)

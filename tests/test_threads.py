@@ -23,6 +23,7 @@ SMALL, LARGE = threads.SMALL_WORK_MACS - 1, threads.SMALL_WORK_MACS
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "machine_busy", lambda wait=True: True)  # a shared machine, unless a test says
     before = torch.get_num_threads()
     torch.set_num_threads(3)  # a recognisable "torch default" for these tests
     yield
@@ -227,3 +228,37 @@ def test_choosing_the_threads_draws_nothing_from_the_random_state():
     torch.manual_seed(3)
     model.fit(x, y, epochs=1, shuffle=True, verbose=0)
     assert torch.equal(torch.random.get_rng_state(), expected)
+
+
+# ------------------------------------------------------------------ the machine's own load
+def test_on_an_idle_machine_only_tiny_work_gets_one_thread(monkeypatch):
+    monkeypatch.setattr(threads, "machine_busy", lambda wait=True: False)
+    assert threads.choose(threads.TINY_WORK_MACS - 1) == 1
+    assert threads.choose(threads.TINY_WORK_MACS) == 3 and threads.choose(SMALL) == 3  # torch's setting
+
+
+def test_machine_busy_counts_other_programs_cpu_time_not_this_process(monkeypatch):
+    """Busy means other programs used at least BUSY_CORES of a core since the last look: the machine's busy CPU
+    seconds minus this process's, per second of wall time."""
+    monkeypatch.undo()  # the real machine_busy
+    monkeypatch.setattr(threads, "_last", None)
+    monkeypatch.setattr(threads, "_busy", False)
+    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
+    readings = iter([(0.0, 100.0, 10.0), (1.0, 101.0, 10.9),   # 1 s: 1.0 busy, 0.9 ours → others 0.1: idle
+                     (2.0, 102.9, 11.0),                        # 1 s: 1.9 busy, 0.1 ours → others 1.8: busy
+                     (2.05, 103.0, 11.0),                       # 0.05 s later: too soon to look again
+                     (9.0, 110.0, 17.9), (9.5, 110.5, 18.4)])   # 7 s later (stale): measured afresh, ours only
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(readings))
+    assert threads.machine_busy() is False
+    assert threads.machine_busy() is True
+    assert threads.machine_busy(wait=False) is True
+    assert threads.machine_busy() is False
+
+
+def test_machine_busy_reads_this_machine():
+    """On Linux the reading is real: this process's CPU time is part of the machine's."""
+    reading = threads._cpu_times()
+    if reading is None:
+        pytest.skip("no /proc/stat here")
+    wall, busy, own = reading
+    assert wall > 0 and busy >= own > 0

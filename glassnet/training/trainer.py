@@ -670,8 +670,8 @@ class Trainer:
         if model.training:
             model.eval()
         work = getattr(model, "work_per_step", None)
-        with threads.for_work(work(xb) if work is not None and threads.requested() is None else None), \
-                torch.no_grad():
+        macs = work(xb) if work is not None and threads.requested() is None else None
+        with threads.for_work(macs, wait=False), torch.no_grad():  # serving one batch never sleeps to look
             out = model.predict_step((xb,))
         if not as_numpy:
             return out
