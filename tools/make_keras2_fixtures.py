@@ -7,10 +7,10 @@ The tests (``tests/test_keras2_fixtures.py``) need neither TensorFlow nor tf-ker
 
 Run it once, in its own virtualenv — TensorFlow never goes into glassnet's environment::
 
-    python3.11 -m venv /work/tfvenv
-    /work/tfvenv/bin/pip install tensorflow tf-keras h5py numpy
-    /work/tfvenv/bin/python tools/make_keras2_fixtures.py            # writes tests/fixtures/keras2/
-    /work/tfvenv/bin/python tools/make_keras2_fixtures.py --out DIR  # elsewhere
+    python3.11 -m venv tfvenv
+    tfvenv/bin/pip install tensorflow tf-keras h5py numpy
+    tfvenv/bin/python tools/make_keras2_fixtures.py            # writes tests/fixtures/keras2/
+    tfvenv/bin/python tools/make_keras2_fixtures.py --out DIR  # elsewhere
 """
 from __future__ import annotations
 

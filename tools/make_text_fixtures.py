@@ -13,7 +13,7 @@ network (``tests/test_preprocessing_text.py`` reads these files).
 Run it with glassnet's Python and TensorFlow's packages from their own environment (TensorFlow never goes
 into glassnet's)::
 
-    KERAS_BACKEND=torch python tools/make_text_fixtures.py --tf-site /work/tfvenv/lib/python3.11/site-packages
+    KERAS_BACKEND=torch python tools/make_text_fixtures.py --tf-site tfvenv/lib/python3.11/site-packages
 """
 from __future__ import annotations
 
