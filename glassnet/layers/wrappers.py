@@ -188,9 +188,11 @@ class TimeDistributed(Layer):
         inner_mask = mask is not None and call_flags(self.layer)[0] and mask.ndim > 2
         if training and _normalises_by_batch(self.layer):
             # as Keras: one call per step, so each step is normalised by its own batch statistics and the
-            # moving statistics move once per step
+            # moving statistics move once per step; the step's mask goes with it (a BatchNormalization's
+            # moments leave out the samples masked at that step)
+            step_mask = mask is not None and call_flags(self.layer)[0]
             steps = [self.layer(inputs[:, t], training=training,
-                                **({"mask": mask[:, t]} if inner_mask else {})) for t in range(T)]
+                                **({"mask": mask[:, t]} if step_mask else {})) for t in range(T)]
             return torch.stack(steps, dim=1)
         x = inputs.reshape(B * T, *inputs.shape[2:])
         kwargs = {"training": training}
