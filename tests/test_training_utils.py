@@ -181,7 +181,10 @@ def test_torch_module_wrapper_trains_saves_and_counts(tmp_path):
     other.load_weights(tmp_path / "w.weights.h5")
     np.testing.assert_allclose(other.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     model.save(tmp_path / "m.glassnet")
-    with pytest.raises(gn.FileFormatError, match="holds a pickled torch module; loading it would run code"):
-        gn.load_model(tmp_path / "m.glassnet")
-    back = gn.load_model(tmp_path / "m.glassnet", safe_mode=False)
+    for safe_mode in (True, False):  # the pickled module is never loaded, even when the file is trusted
+        with pytest.raises(gn.FileFormatError, match="holds a pickled torch module; glassnet never unpickles"):
+            gn.load_model(tmp_path / "m.glassnet", safe_mode=safe_mode)
+    fresh = Tiny()  # the same architecture, new weights: the file's weights replace them
+    back = gn.load_model(tmp_path / "m.glassnet", custom_objects={"tiny": fresh})
+    assert back.get_layer("tiny").module is fresh
     np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

@@ -65,10 +65,13 @@ class TorchModuleWrapper(Layer):
     def from_config(cls, config):
         config = dict(config)
         module = config.pop("module")
-        if isinstance(module, str):
-            if registry.current().safe_mode:
-                raise ConfigError(f"TorchModuleWrapper '{config.get('name')}' holds a pickled torch module; loading "
-                                  "it would run code from the file, so it is refused. Pass safe_mode=False if you "
-                                  "trust the file.")
-            module = torch.load(io.BytesIO(base64.b64decode(module)), weights_only=False)
+        if isinstance(module, str):  # Keras's pickled module: never unpickled, whatever safe_mode says
+            name = config.get("name")
+            given = registry.current().custom_objects.get(name)
+            if not isinstance(given, torch.nn.Module):
+                raise ConfigError(
+                    f"TorchModuleWrapper '{name}' holds a pickled torch module; glassnet never unpickles (loading it "
+                    "would run code from the file). Build the same module and pass it: "
+                    f"load_model(path, custom_objects={{{name!r}: module}}); its weights are read from the file.")
+            module = given
         return cls(module, **config)
