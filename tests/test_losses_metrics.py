@@ -264,3 +264,27 @@ def test_metrics_in_fit_match_keras(keras):
     assert set(ours) == set(theirs)
     for key in ours:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_a_metric_loss_or_schedule_missing_its_method_is_refused_when_made():
+    """The base classes' required methods are abstract: an incomplete subclass fails at construction, before
+    any training step, naming what it lacks."""
+    class NoResult(gn.metrics.Metric):
+        def update_state(self, *args, **kwargs):
+            pass
+
+    class NoCall(gn.losses.Loss):
+        pass
+
+    class NoStep(gn.optimizers.schedules.LearningRateSchedule):
+        pass
+
+    for cls, missing in ((NoResult, "result"), (NoCall, "call"), (NoStep, "__call__")):
+        with pytest.raises(TypeError, match=f"abstract method.*{missing}"):
+            cls()
+
+    class Constant(gn.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.1
+    with pytest.raises(gn.ConfigError, match="'Constant' cannot be saved: it defines no get_config"):
+        Constant().get_config()

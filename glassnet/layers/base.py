@@ -651,7 +651,7 @@ def _auto_config(layer, args, kwargs) -> dict:
             out[key] = value
     bad = [k for k, v in out.items() if not _plain(v)]
     if bad:
-        raise NotImplementedError(
+        raise ConfigError(
             f"Layer {type(layer).__name__} was created with arguments {bad} that are not plain values, so its "
             "config cannot be written automatically. Override get_config() (and from_config() if needed).")
     return out

@@ -12,6 +12,8 @@ Example:
 """
 from __future__ import annotations
 
+import abc
+
 import math
 import warnings
 import torch
@@ -429,7 +431,7 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
 
 
 # ---------------------------------------------------------------------- classes
-class Loss:
+class Loss(abc.ABC):
     """Base class: ``call(y_true, y_pred)`` gives per-sample values; ``__call__`` reduces them.
 
     Args:
@@ -459,8 +461,9 @@ class Loss:
             mask = own if mask is None else (mask.bool() & own)
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
+    @abc.abstractmethod
     def call(self, y_true, y_pred):
-        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred).")
+        """Per-sample loss values (every loss defines it; Keras's contract)."""
 
     def values_mask(self, y_true, y_pred, values):
         """Values that must not count in the mean (Keras marks them with a mask on the values); None: all count."""

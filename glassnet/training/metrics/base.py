@@ -8,6 +8,8 @@ processes (``state_tensors`` / ``set_state_tensors``) and every rank gets one pr
 """
 from __future__ import annotations
 
+import abc
+
 import re
 from collections import Counter
 
@@ -51,7 +53,7 @@ def _name_of(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-class Metric:
+class Metric(abc.ABC):
     """Base class: create state with ``add_variable`` in ``__init__``; define ``update_state``, ``result``.
 
     Args:
@@ -113,12 +115,13 @@ class Metric:
                         self._variables[i] = moved
                 return
 
-    @torch.no_grad()
+    @abc.abstractmethod
     def update_state(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must define update_state().")
+        """Accumulate one batch (every metric defines it; Keras's contract)."""
 
+    @abc.abstractmethod
     def result(self):
-        raise NotImplementedError(f"{type(self).__name__} must define result().")
+        """The value so far, from the accumulated state (every metric defines it)."""
 
     def reset_state(self) -> None:
         for v, init in zip(self._variables, self._initial):

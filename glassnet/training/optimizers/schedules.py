@@ -10,6 +10,8 @@ Example:
 """
 from __future__ import annotations
 
+import abc
+
 import math
 
 import torch
@@ -29,14 +31,17 @@ def _positive_steps(owner: str, name: str, value) -> None:
         raise ConfigError(f"{owner}: argument `{name}` must be > 0. Received: {name}={value}")
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(abc.ABC):
     """Base class: subclasses define ``__call__(step)`` and ``get_config()``."""
 
+    @abc.abstractmethod
     def __call__(self, step):
-        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override __call__(self, step).")
+        """The learning rate at ``step`` (every schedule defines it)."""
 
     def get_config(self) -> dict:
-        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override get_config().")
+        """What saving writes; a schedule of your own that is saved defines it (as in Keras)."""
+        raise ConfigError(f"Learning rate schedule '{type(self).__name__}' cannot be saved: it defines no "
+                          "get_config(). Define get_config() returning its constructor arguments.")
 
     @classmethod
     def from_config(cls, config: dict):
