@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from ._catalogue import Catalogue
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm", "min_max_norm", "non_neg",
            "unit_norm", "get", "serialize", "deserialize"]
@@ -97,37 +97,5 @@ _BY_NAME = {"Constraint": Constraint, "MaxNorm": MaxNorm, "MinMaxNorm": MinMaxNo
             "unit_norm": UnitNorm}
 
 
-def serialize(constraint) -> dict | None:
-    if constraint is None:
-        return None
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects: dict | None = None):
-    if config is None:
-        return None
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"A constraint config must be a name or a dict with a class_name. Received: {config!r}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ConfigError(f"Unknown constraint {name!r}. Known: {', '.join(sorted(_BY_NAME))}.")
-    return cls.from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """A constraint from a name (``"non_neg"``), a config dict, a ``Constraint`` or a callable; None stays None."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ConfigError(f"Unknown constraint {identifier!r}. Known: {', '.join(sorted(_BY_NAME))}.")
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ConfigError(f"Could not interpret constraint identifier: {identifier!r}")
+_CATALOGUE = Catalogue("constraint", "keras.constraints", Constraint, _BY_NAME)
+serialize, deserialize, get = _CATALOGUE.serialize, _CATALOGUE.deserialize, _CATALOGUE.get

@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from ._catalogue import Catalogue
 from .errors import ConfigError
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
@@ -127,38 +128,5 @@ _BY_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": Orthogona
             "l1_l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer}
 
 
-def serialize(regularizer) -> dict | None:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects: dict | None = None):
-    if config is None:
-        return None
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ConfigError(f"A regularizer config must be a name or a dict with a class_name. Received: {config!r}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ConfigError(f"Unknown regularizer {name!r}. Known: {', '.join(sorted(_BY_NAME))}.")
-    return cls.from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """A regularizer from a name (``"l2"``), a config dict, a ``Regularizer`` or a callable; None stays None."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ConfigError(f"Unknown regularizer {identifier!r}. Known: {', '.join(sorted(_BY_NAME))}.")
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ConfigError(f"Could not interpret regularizer identifier: {identifier!r}")
+_CATALOGUE = Catalogue("regularizer", "keras.regularizers", Regularizer, _BY_NAME)
+serialize, deserialize, get = _CATALOGUE.serialize, _CATALOGUE.deserialize, _CATALOGUE.get
